@@ -1,0 +1,34 @@
+"""The inbox: each consumed event id recorded in the same transaction as its effect, so
+a redelivered, replayed or duplicated event is recognised and skipped."""
+
+from __future__ import annotations
+
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from contracts.base import Event
+from services.kit.tables import inbox
+
+
+async def claim(
+    connection: AsyncConnection, event: Event, *, topic: str, partition: int, offset: int
+) -> bool:
+    """True when the event is new and now recorded; False when it was handled before.
+
+    A concurrent claim of the same id by another replica waits on the primary key until
+    the first transaction ends, then sees the conflict: only one of them applies it.
+    """
+    statement = (
+        insert(inbox)
+        .values(
+            event_id=event.event_id,
+            event_type=event.event_type(),
+            topic=topic,
+            partition=partition,
+            offset=offset,
+        )
+        .on_conflict_do_nothing(index_elements=[inbox.c.event_id])
+        .returning(inbox.c.event_id)
+    )
+    result = await connection.execute(statement)
+    return result.first() is not None

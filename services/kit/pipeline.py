@@ -1,0 +1,182 @@
+"""What happens to each consumed record, in one place:
+
+decode → (invalid: dead letter) → route by event type → one unit of work that records the
+event id in the inbox and applies the handler's effect → the caller commits the offset.
+
+Transient failures are retried with backoff, then handed back for redelivery (never
+dead-lettered, never skipped). Other failures are tried a few times, then dead-lettered.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable, Mapping
+from enum import StrEnum
+
+import structlog
+from tenacity import (
+    AsyncRetrying,
+    RetryError,
+    retry_if_exception,
+    stop_after_delay,
+    wait_exponential_jitter,
+)
+
+from contracts.base import Event
+from contracts.wire import HEADER_CORRELATION_ID, InvalidEvent, decode, header_map
+from services.kit import inbox
+from services.kit.dead_letters import ConsumedRecord, DeadLetterPublisher
+from services.kit.errors import is_transient
+from services.kit.logs import get_logger
+from services.kit.metrics import Metrics
+from services.kit.unit_of_work import Cause, UnitOfWork
+
+log = get_logger(__name__)
+
+Handler = Callable[[UnitOfWork, Event], Awaitable[None]]
+Routes = Mapping[type[Event], Handler]
+
+
+class Outcome(StrEnum):
+    HANDLED = "handled"
+    DUPLICATE = "duplicate"
+    IGNORED = "ignored"
+    DEAD_LETTERED = "dead_lettered"
+    RETRY_LATER = "retry_later"
+
+    @property
+    def commits_offset(self) -> bool:
+        return self is not Outcome.RETRY_LATER
+
+
+class PermanentFailure(Exception):
+    """A handler failed for a reason retrying cannot fix."""
+
+
+class EventPipeline:
+    def __init__(
+        self,
+        *,
+        service: str,
+        unit_of_work: Callable[[Cause], UnitOfWork],
+        routes: Routes,
+        dead_letters: DeadLetterPublisher,
+        metrics: Metrics,
+        max_attempts: int = 3,
+        transient_retry_seconds: float = 20.0,
+    ) -> None:
+        self._service = service
+        self._unit_of_work = unit_of_work
+        self._routes = routes
+        self._dead_letters = dead_letters
+        self._metrics = metrics
+        self._max_attempts = max_attempts
+        self._transient_retry_seconds = transient_retry_seconds
+
+    async def process(self, record: ConsumedRecord) -> Outcome:
+        outcome = await self._process(record)
+        self._metrics.events_consumed.labels(self._service, record.topic, outcome.value).inc()
+        return outcome
+
+    async def _process(self, record: ConsumedRecord) -> Outcome:
+        headers = header_map(record.headers)
+        try:
+            event = decode(headers, record.value)
+        except InvalidEvent as error:
+            return await self._dead_letter(record, error, attempts=1)
+        handler = self._routes.get(type(event))
+        if handler is None:
+            return Outcome.IGNORED
+        cause = Cause(
+            event_id=event.event_id,
+            correlation_id=headers.get(HEADER_CORRELATION_ID) or str(event.event_id),
+        )
+        with structlog.contextvars.bound_contextvars(
+            order_id=event.subject(), event_id=str(event.event_id), event_type=event.event_type()
+        ):
+            return await self._apply(record, event, handler, cause)
+
+    async def _apply(
+        self, record: ConsumedRecord, event: Event, handler: Handler, cause: Cause
+    ) -> Outcome:
+        failures = 0
+        started = time.perf_counter()
+        try:
+            async for attempt in AsyncRetrying(
+                retry=retry_if_exception(_worth_retrying),
+                wait=wait_exponential_jitter(multiplier=0.05, max=2.0),
+                stop=stop_after_delay(self._transient_retry_seconds),
+                before_sleep=lambda _state: self._metrics.transient_retries.labels(
+                    self._service
+                ).inc(),
+                reraise=False,
+            ):
+                with attempt:
+                    try:
+                        outcome = await self._apply_once(record, event, handler, cause)
+                    except Exception as error:
+                        if is_transient(error):
+                            raise
+                        failures += 1
+                        log.warning("handler failed", attempt=failures, error=repr(error))
+                        if failures >= self._max_attempts:
+                            return await self._dead_letter(record, error, attempts=failures)
+                        raise _RetryPermanent(error) from error
+        except RetryError as exhausted:
+            log.warning(
+                "transient failure outlasted this delivery; it will be redelivered",
+                error=repr(exhausted.last_attempt.exception()),
+            )
+            return Outcome.RETRY_LATER
+        self._metrics.handler_seconds.labels(self._service, event.event_type()).observe(
+            time.perf_counter() - started
+        )
+        return outcome
+
+    async def _apply_once(
+        self, record: ConsumedRecord, event: Event, handler: Handler, cause: Cause
+    ) -> Outcome:
+        async with self._unit_of_work(cause) as uow:
+            is_new = await inbox.claim(
+                uow.connection,
+                event,
+                topic=record.topic,
+                partition=record.partition,
+                offset=record.offset,
+            )
+            if not is_new:
+                self._metrics.inbox_duplicates.labels(self._service).inc()
+                log.info("duplicate event skipped")
+                return Outcome.DUPLICATE
+            await handler(uow, event)
+        return Outcome.HANDLED
+
+    async def _dead_letter(
+        self, record: ConsumedRecord, error: BaseException, attempts: int
+    ) -> Outcome:
+        try:
+            await self._dead_letters.publish(record, error, attempts)
+        except Exception as publish_error:
+            # Without the dead letter safely stored the record must not be skipped.
+            log.error("dead letter could not be published", error=repr(publish_error))
+            await asyncio.sleep(1.0)
+            return Outcome.RETRY_LATER
+        self._metrics.dead_letters.labels(self._service, type(error).__name__).inc()
+        log.warning(
+            "event dead-lettered",
+            topic=record.topic,
+            partition=record.partition,
+            offset=record.offset,
+            error=f"{type(error).__name__}: {error}",
+            dead_letter_topic=self._dead_letters.topic,
+        )
+        return Outcome.DEAD_LETTERED
+
+
+class _RetryPermanent(Exception):
+    """Marks a non-transient failure that still has tries left (retried by tenacity)."""
+
+
+def _worth_retrying(error: BaseException) -> bool:
+    return isinstance(error, _RetryPermanent) or is_transient(error)

@@ -1,0 +1,204 @@
+"""Everything a service runs besides its own logic, built from its settings: database
+engine, migrations, outbox relay, consumer, dead letters, tracing, metrics, and the HTTP
+app that hosts them (`/health`, `/ready`, `/metrics` plus the service's own routes)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import uvicorn
+from aiokafka import AIOKafkaProducer
+from fastapi import APIRouter, FastAPI, Response
+from faststream.kafka import KafkaBroker
+from faststream.kafka.opentelemetry import KafkaTelemetryMiddleware
+from opentelemetry.sdk.trace import SpanProcessor
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+
+from contracts.catalogue import topics_consumed_by
+from services.kit import migrations
+from services.kit.consumer import subscribe
+from services.kit.dead_letters import DeadLetterPublisher
+from services.kit.kafka import create_producer
+from services.kit.logs import configure_logging, get_logger
+from services.kit.metrics import Metrics
+from services.kit.pipeline import EventPipeline, Routes
+from services.kit.relay import OutboxRelay
+from services.kit.settings import ServiceSettings
+from services.kit.telemetry import create_tracer_provider
+from services.kit.unit_of_work import Cause, UnitOfWork
+
+log = get_logger(__name__)
+
+
+@dataclass(frozen=True)
+class ServiceDefinition:
+    name: str
+    migrations: Path
+    """The service's own Alembic versions folder (the kit's runs beside it)."""
+    routes: Routes
+    topics: Sequence[str] | None = None
+    """Topics to consume; by default those the catalogue lists for this service."""
+
+
+def create_engine(database_url: str) -> AsyncEngine:
+    return create_async_engine(database_url, pool_size=10, max_overflow=20, pool_pre_ping=True)
+
+
+class ServiceRuntime:
+    def __init__(
+        self,
+        settings: ServiceSettings,
+        definition: ServiceDefinition,
+        *,
+        span_processors: Sequence[SpanProcessor] = (),
+    ) -> None:
+        self.settings = settings
+        self.definition = definition
+        self.metrics = Metrics()
+        self.tracer_provider = create_tracer_provider(
+            definition.name,
+            otlp_endpoint=settings.otel_exporter_otlp_endpoint,
+            extra_processors=span_processors,
+        )
+        self.tracer = self.tracer_provider.get_tracer("oms.kit")
+        self.engine = create_engine(settings.database_url)
+        self.source = f"/oms/{definition.name}"
+        self.topics = tuple(
+            definition.topics
+            if definition.topics is not None
+            else topics_consumed_by(definition.name)
+        )
+        self.broker = KafkaBroker(
+            settings.kafka_bootstrap_servers,
+            client_id=f"oms-{definition.name}",
+            # FastStream's own lines go through our structured logging; its per-message
+            # access lines only at DEBUG.
+            logger=logging.getLogger("faststream"),
+            log_level=logging.DEBUG,
+            middlewares=[KafkaTelemetryMiddleware(tracer_provider=self.tracer_provider)],
+        )
+        # aiokafka clients bind to the running event loop, so they are made in start().
+        self.producer: AIOKafkaProducer | None = None
+        self.relay: OutboxRelay | None = None
+        self._relay_task: asyncio.Task[None] | None = None
+
+    def unit_of_work(self, cause: Cause | None = None) -> UnitOfWork:
+        return UnitOfWork(self.engine, source=self.source, cause=cause, on_committed=self._wake)
+
+    def _wake(self) -> None:
+        if self.relay is not None:
+            self.relay.wake()
+
+    async def start(self) -> None:
+        settings = self.settings
+        if settings.run_migrations:
+            await asyncio.to_thread(
+                migrations.upgrade, settings.database_url, self.definition.migrations
+            )
+        self.producer = create_producer(settings, client_id=f"oms-{self.definition.name}")
+        await self.producer.start()
+        self.relay = OutboxRelay(
+            service=self.definition.name,
+            engine=self.engine,
+            producer=self.producer,
+            tracer=self.tracer,
+            metrics=self.metrics,
+            batch_size=settings.relay_batch_size,
+            idle_seconds=settings.relay_idle_seconds,
+        )
+        self._relay_task = asyncio.create_task(self.relay.run(), name="outbox-relay")
+        if self.topics:
+            pipeline = EventPipeline(
+                service=self.definition.name,
+                unit_of_work=self.unit_of_work,
+                routes=self.definition.routes,
+                dead_letters=DeadLetterPublisher(self.producer, settings.group_id),
+                metrics=self.metrics,
+                max_attempts=settings.handler_max_attempts,
+                transient_retry_seconds=settings.transient_retry_seconds,
+            )
+            subscribe(
+                self.broker,
+                pipeline,
+                topics=self.topics,
+                group_id=settings.group_id,
+                from_beginning=settings.consume_from_beginning,
+            )
+            await self.broker.start()
+        log.info("service started", topics=list(self.topics), group=self.settings.group_id)
+
+    async def stop(self) -> None:
+        # Stop taking new events first, then let the relay finish its current batch.
+        await self.broker.stop()
+        if self._relay_task is not None:
+            self._relay_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._relay_task
+        if self.producer is not None:
+            await self.producer.stop()
+        await self.engine.dispose()
+        self.tracer_provider.shutdown()
+        log.info("service stopped")
+
+    async def is_ready(self) -> bool:
+        try:
+            async with self.engine.connect() as connection:
+                await connection.execute(text("SELECT 1"))
+        except Exception:
+            return False
+        return True
+
+
+def create_http_app(runtime: ServiceRuntime, routers: Sequence[APIRouter] = ()) -> FastAPI:
+    @contextlib.asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        await runtime.start()
+        try:
+            yield
+        finally:
+            await runtime.stop()
+
+    app = FastAPI(
+        title=f"OMS {runtime.definition.name} service",
+        lifespan=lifespan,
+    )
+    app.state.runtime = runtime
+
+    @app.get("/health", tags=["operations"], summary="The process is alive")
+    async def health() -> dict[str, str]:
+        return {"status": "ok", "service": runtime.definition.name}
+
+    @app.get("/ready", tags=["operations"], summary="The database answers")
+    async def ready(response: Response) -> dict[str, str]:
+        if await runtime.is_ready():
+            return {"status": "ready"}
+        response.status_code = 503
+        return {"status": "database unavailable"}
+
+    @app.get("/metrics", tags=["operations"], summary="Prometheus metrics")
+    async def metrics() -> Response:
+        return Response(generate_latest(runtime.metrics.registry), media_type=CONTENT_TYPE_LATEST)
+
+    for router in routers:
+        app.include_router(router)
+    return app
+
+
+def serve(app: FastAPI, settings: ServiceSettings) -> None:
+    """Run one service as its own OS process until SIGINT/SIGTERM."""
+    configure_logging(settings.service_name, level=settings.log_level, json=settings.log_json)
+    uvicorn.run(
+        app,
+        host=settings.http_host,
+        port=settings.http_port,
+        log_config=None,
+        access_log=False,
+        timeout_graceful_shutdown=10,
+    )

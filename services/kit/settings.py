@@ -1,0 +1,65 @@
+"""Settings every service reads from its environment (pydantic-settings).
+
+Each service subclasses `ServiceSettings`, names itself and its database URL variable
+(`ORDER_DATABASE_URL`, ...). Defaults match `make infra-up`, so a local run needs no
+configuration at all.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import AliasChoices, Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class ServiceSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="OMS_", extra="ignore", frozen=True)
+
+    service_name: str
+    database_url: str
+    http_host: str = "127.0.0.1"
+    http_port: int = Field(ge=0, le=65535)
+
+    kafka_bootstrap_servers: str = Field(
+        default="127.0.0.1:9092",
+        validation_alias=AliasChoices("KAFKA_BOOTSTRAP_SERVERS", "OMS_KAFKA_BOOTSTRAP_SERVERS"),
+    )
+    kafka_linger_ms: int = Field(default=2, ge=0)
+    consumer_group: str | None = Field(
+        default=None, description="Defaults to the service name (DESIGN: group id = service)"
+    )
+    consume_from_beginning: bool = True
+
+    relay_batch_size: int = Field(default=500, gt=0)
+    relay_idle_seconds: float = Field(default=0.5, gt=0)
+
+    handler_max_attempts: int = Field(
+        default=3, ge=1, description="Tries of a failing (non-transient) event before dead letter"
+    )
+    transient_retry_seconds: float = Field(
+        default=20.0,
+        gt=0,
+        description="How long one delivery retries a transient failure before re-fetching it",
+    )
+
+    log_level: str = "INFO"
+    log_json: bool = True
+    otel_exporter_otlp_endpoint: str | None = Field(
+        default=None,
+        validation_alias=AliasChoices("OTEL_EXPORTER_OTLP_ENDPOINT", "OMS_OTLP_ENDPOINT"),
+    )
+    run_migrations: bool = True
+
+    @property
+    def group_id(self) -> str:
+        return self.consumer_group or self.service_name
+
+
+def database_url_field(service: str, port: int = 5432) -> Any:
+    """The `database_url` field of one service: `<SERVICE>_DATABASE_URL`, local default."""
+    role = f"oms_{service}"
+    return Field(
+        default=f"postgresql+asyncpg://{role}:{role}@127.0.0.1:{port}/{role}",
+        validation_alias=AliasChoices(f"{service.upper()}_DATABASE_URL", "OMS_DATABASE_URL"),
+    )

@@ -1,0 +1,212 @@
+"""The kit's delivery guarantees against the real broker and database, with processes
+that really die: no effect lost, none doubled, bad records never stop a consumer."""
+
+from __future__ import annotations
+
+import asyncio
+import subprocess
+import sys
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+
+import pytest
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from contracts.catalogue import dead_letter_topic
+from contracts.wire import encode
+from services.kit import dead_letters
+from services.kit.metrics import Metrics
+from services.kit.tables import outbox
+from services.kit.unit_of_work import UnitOfWork
+from tests.infrastructure import REPO, Infrastructure
+from tests.kafka_tools import create_topics, eventually, publish, read_all, unique_topic
+from tests.kit.harness import (
+    effect_counts,
+    make_pipeline,
+    make_relay,
+    prepare_database,
+    running_consumer,
+    sample_event,
+    started_producer,
+)
+
+pytestmark = pytest.mark.integration
+
+EVENTS = 20
+
+
+@dataclass
+class Scene:
+    bootstrap: str
+    topic: str
+    group: str
+    producer_db: AsyncEngine
+    producer_db_url: str
+    consumer_db: AsyncEngine
+    consumer_db_url: str
+
+
+@pytest.fixture
+async def scene(infrastructure: Infrastructure) -> AsyncIterator[Scene]:
+    topic = unique_topic("delivery")
+    group = f"kit-test-{uuid.uuid4().hex[:8]}"
+    await create_topics(infrastructure.kafka_bootstrap_servers, topic, dead_letter_topic(group))
+    producer_url = await infrastructure.create_database("kit_producer")
+    consumer_url = await infrastructure.create_database("kit_consumer")
+    producer_db = await prepare_database(producer_url)
+    consumer_db = await prepare_database(consumer_url)
+    yield Scene(
+        infrastructure.kafka_bootstrap_servers,
+        topic,
+        group,
+        producer_db,
+        producer_url,
+        consumer_db,
+        consumer_url,
+    )
+    await producer_db.dispose()
+    await consumer_db.dispose()
+
+
+def run_child(*arguments: str) -> int:
+    child = subprocess.run(
+        [sys.executable, "-m", "tests.kit.crash_child", *arguments],
+        cwd=REPO,
+        timeout=120,
+        check=False,
+    )
+    return child.returncode
+
+
+async def record_events(scene: Scene, order_ids: list[str]) -> None:
+    for order_id in order_ids:
+        async with UnitOfWork(
+            scene.producer_db, source="/oms/kit-test", topic_for=lambda _cls: scene.topic
+        ) as uow:
+            uow.emit(sample_event(order_id))
+
+
+async def unsent(engine: AsyncEngine) -> int:
+    async with engine.connect() as connection:
+        count = await connection.scalar(
+            select(func.count()).select_from(outbox).where(outbox.c.sent_at.is_(None))
+        )
+        return int(count or 0)
+
+
+async def test_relay_killed_after_publishing_before_marking_sent_still_yields_one_effect_each(
+    scene: Scene,
+) -> None:
+    order_ids = [f"ord-relay-{n}" for n in range(EVENTS)]
+    await record_events(scene, order_ids)
+
+    exit_code = await asyncio.to_thread(
+        run_child, "relay-dies-before-marking", scene.producer_db_url, scene.bootstrap
+    )
+
+    assert exit_code == 137
+    assert await unsent(scene.producer_db) == EVENTS, "the killed relay marked nothing sent"
+    async with started_producer(scene.bootstrap) as producer:
+        assert await make_relay(scene.producer_db, producer, Metrics()).publish_batch() == EVENTS
+    assert await unsent(scene.producer_db) == 0
+    on_topic = await read_all(scene.bootstrap, scene.topic, expect=2 * EVENTS)
+    assert len(on_topic) == 2 * EVENTS, "every event was published twice"
+
+    metrics = Metrics()
+    async with started_producer(scene.bootstrap) as producer:
+        pipeline = make_pipeline(scene.consumer_db, producer, scene.group, metrics)
+        async with running_consumer(scene.bootstrap, scene.topic, scene.group, pipeline):
+
+            async def all_consumed() -> bool:
+                duplicates = metrics.inbox_duplicates.labels("kit-test")._value.get()
+                return (
+                    duplicates >= EVENTS and len(await effect_counts(scene.consumer_db)) == EVENTS
+                )
+
+            await eventually(all_consumed)
+
+    assert await effect_counts(scene.consumer_db) == dict.fromkeys(order_ids, 1)
+
+
+async def test_consumer_killed_after_its_effect_before_committing_does_not_repeat_it(
+    scene: Scene,
+) -> None:
+    events = [sample_event(f"ord-consumer-{n}") for n in range(EVENTS)]
+    await publish(
+        scene.bootstrap,
+        scene.topic,
+        [
+            (record.key, record.value, record.headers)
+            for record in (encode(event, source="/oms/kit-test") for event in events)
+        ],
+    )
+
+    exit_code = await asyncio.to_thread(
+        run_child,
+        "consumer-dies-before-commit",
+        scene.consumer_db_url,
+        scene.bootstrap,
+        scene.topic,
+        scene.group,
+    )
+
+    assert exit_code == 137
+    assert sum((await effect_counts(scene.consumer_db)).values()) == 1, "one effect committed"
+    metrics = Metrics()
+    async with started_producer(scene.bootstrap) as producer:
+        pipeline = make_pipeline(scene.consumer_db, producer, scene.group, metrics)
+        async with running_consumer(scene.bootstrap, scene.topic, scene.group, pipeline):
+
+            async def all_applied() -> bool:
+                return len(await effect_counts(scene.consumer_db)) == EVENTS
+
+            await eventually(all_applied)
+            await asyncio.sleep(1.0)  # room for any late redelivery to show up as a double
+
+    assert await effect_counts(scene.consumer_db) == {event.order_id: 1 for event in events}
+    assert metrics.inbox_duplicates.labels("kit-test")._value.get() >= 1, (
+        "the event whose offset was never committed was delivered again and skipped"
+    )
+
+
+async def test_records_that_are_not_valid_events_are_dead_lettered_and_the_consumer_goes_on(
+    scene: Scene,
+) -> None:
+    good_before, good_after = sample_event("ord-good-1"), sample_event("ord-good-2")
+    valid = encode(good_before, source="/oms/kit-test")
+    template = encode(sample_event("ord-poison"), source="/oms/kit-test")
+    poison = [
+        (b"ord-poison", b"\x00\xffnot json at all", template.headers),
+        (b"ord-poison", b'{"order_id": 42, "reservation_id": []}', template.headers),
+        (b"ord-poison", template.value, []),
+    ]
+    after = encode(good_after, source="/oms/kit-test")
+    await publish(
+        scene.bootstrap,
+        scene.topic,
+        [(valid.key, valid.value, valid.headers), *poison, (after.key, after.value, after.headers)],
+    )
+
+    async with started_producer(scene.bootstrap) as producer:
+        pipeline = make_pipeline(scene.consumer_db, producer, scene.group, Metrics())
+        async with running_consumer(scene.bootstrap, scene.topic, scene.group, pipeline):
+
+            async def both_good_applied() -> bool:
+                return len(await effect_counts(scene.consumer_db)) == 2
+
+            await eventually(both_good_applied)
+
+    assert await effect_counts(scene.consumer_db) == {"ord-good-1": 1, "ord-good-2": 1}
+    letters = await read_all(scene.bootstrap, dead_letter_topic(scene.group), expect=3)
+    assert [letter.value for letter in letters] == [value for _key, value, _h in poison]
+    for letter in letters:
+        headers = dict(letter.headers)
+        assert headers[dead_letters.ERROR_CLASS] == b"contracts.wire.InvalidEvent"
+        assert headers[dead_letters.SOURCE_TOPIC] == scene.topic.encode()
+        assert headers[dead_letters.ATTEMPTS] == b"1"
+    messages = [dict(letter.headers)[dead_letters.ERROR_MESSAGE].decode() for letter in letters]
+    assert "fails its contract" in messages[0]
+    assert "fails its contract" in messages[1]
+    assert "missing CloudEvents headers" in messages[2]
