@@ -44,10 +44,12 @@ def original_headers(headers: Sequence[tuple[str, bytes]]) -> list[tuple[str, by
 
 
 class DeadLetterPublisher:
-    def __init__(self, producer: AIOKafkaProducer, consumer_group: str) -> None:
+    def __init__(
+        self, producer: AIOKafkaProducer, consumer_group: str, *, topic: str | None = None
+    ) -> None:
         self._producer = producer
         self._group = consumer_group
-        self.topic = dead_letter_topic(consumer_group)
+        self.topic = topic or dead_letter_topic(consumer_group)
 
     async def publish(self, record: ConsumedRecord, error: BaseException, attempts: int) -> None:
         """Returns once the broker has the dead letter (acks=all): only then may the

@@ -3,15 +3,22 @@ a redelivered, replayed or duplicated event is recognised and skipped."""
 
 from __future__ import annotations
 
+from uuid import UUID
+
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from contracts.base import Event
 from services.kit.tables import inbox
 
 
 async def claim(
-    connection: AsyncConnection, event: Event, *, topic: str, partition: int, offset: int
+    connection: AsyncConnection,
+    *,
+    event_id: UUID,
+    event_type: str,
+    topic: str,
+    partition: int,
+    offset: int,
 ) -> bool:
     """True when the event is new and now recorded; False when it was handled before.
 
@@ -21,8 +28,8 @@ async def claim(
     statement = (
         insert(inbox)
         .values(
-            event_id=event.event_id,
-            event_type=event.event_type(),
+            event_id=event_id,
+            event_type=event_type,
             topic=topic,
             partition=partition,
             offset=offset,

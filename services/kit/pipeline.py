@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+import uuid
 from collections.abc import Awaitable, Callable, Mapping
 from enum import StrEnum
 
@@ -24,7 +25,14 @@ from tenacity import (
 )
 
 from contracts.base import Event
-from contracts.wire import HEADER_CORRELATION_ID, InvalidEvent, decode, header_map
+from contracts.wire import (
+    HEADER_CORRELATION_ID,
+    HEADER_ID,
+    HEADER_TYPE,
+    InvalidEvent,
+    decode,
+    header_map,
+)
 from services.kit import inbox
 from services.kit.dead_letters import ConsumedRecord, DeadLetterPublisher
 from services.kit.errors import is_transient
@@ -36,6 +44,9 @@ log = get_logger(__name__)
 
 Handler = Callable[[UnitOfWork, Event], Awaitable[None]]
 Routes = Mapping[type[Event], Handler]
+InvalidRecordHandler = Callable[[UnitOfWork, ConsumedRecord, InvalidEvent], Awaitable[bool]]
+"""Turns an invalid record into a business answer (an order service rejects a malformed
+order with OrderRejected); returns False when it cannot, and the record is dead-lettered."""
 
 
 class Outcome(StrEnum):
@@ -65,6 +76,7 @@ class EventPipeline:
         metrics: Metrics,
         max_attempts: int = 3,
         transient_retry_seconds: float = 20.0,
+        invalid_record_handler: InvalidRecordHandler | None = None,
     ) -> None:
         self._service = service
         self._unit_of_work = unit_of_work
@@ -73,6 +85,7 @@ class EventPipeline:
         self._metrics = metrics
         self._max_attempts = max_attempts
         self._transient_retry_seconds = transient_retry_seconds
+        self._invalid_record_handler = invalid_record_handler
 
     async def process(self, record: ConsumedRecord) -> Outcome:
         outcome = await self._process(record)
@@ -84,7 +97,7 @@ class EventPipeline:
         try:
             event = decode(headers, record.value)
         except InvalidEvent as error:
-            return await self._dead_letter(record, error, attempts=1)
+            return await self._process_invalid(record, headers, error)
         handler = self._routes.get(type(event))
         if handler is None:
             return Outcome.IGNORED
@@ -92,14 +105,68 @@ class EventPipeline:
             event_id=event.event_id,
             correlation_id=headers.get(HEADER_CORRELATION_ID) or str(event.event_id),
         )
+
+        async def apply(uow: UnitOfWork) -> Outcome:
+            is_new = await inbox.claim(
+                uow.connection,
+                event_id=event.event_id,
+                event_type=event.event_type(),
+                topic=record.topic,
+                partition=record.partition,
+                offset=record.offset,
+            )
+            if not is_new:
+                self._metrics.inbox_duplicates.labels(self._service).inc()
+                log.info("duplicate event skipped")
+                return Outcome.DUPLICATE
+            await handler(uow, event)
+            return Outcome.HANDLED
+
         with structlog.contextvars.bound_contextvars(
             order_id=event.subject(), event_id=str(event.event_id), event_type=event.event_type()
         ):
-            return await self._apply(record, event, handler, cause)
+            return await self._apply(record, apply, cause, event.event_type())
+
+    async def _process_invalid(
+        self, record: ConsumedRecord, headers: Mapping[str, str], error: InvalidEvent
+    ) -> Outcome:
+        invalid_record_handler = self._invalid_record_handler
+        if invalid_record_handler is None:
+            return await self._dead_letter(record, error, attempts=1)
+        event_id = _uuid_or_none(headers.get(HEADER_ID)) or uuid.uuid5(
+            uuid.NAMESPACE_URL, f"kafka:{record.topic}/{record.partition}/{record.offset}"
+        )
+
+        async def answer(uow: UnitOfWork) -> Outcome:
+            is_new = await inbox.claim(
+                uow.connection,
+                event_id=event_id,
+                event_type=headers.get(HEADER_TYPE, "invalid"),
+                topic=record.topic,
+                partition=record.partition,
+                offset=record.offset,
+            )
+            if not is_new:
+                self._metrics.inbox_duplicates.labels(self._service).inc()
+                return Outcome.DUPLICATE
+            if await invalid_record_handler(uow, record, error):
+                return Outcome.HANDLED
+            raise _Unanswerable(error)
+
+        cause = Cause(event_id=event_id, correlation_id=str(event_id))
+        try:
+            return await self._apply(record, answer, cause, "invalid")
+        except _Unanswerable:
+            return await self._dead_letter(record, error, attempts=1)
 
     async def _apply(
-        self, record: ConsumedRecord, event: Event, handler: Handler, cause: Cause
+        self,
+        record: ConsumedRecord,
+        work: Callable[[UnitOfWork], Awaitable[Outcome]],
+        cause: Cause,
+        event_type: str,
     ) -> Outcome:
+        """Runs `work` in one unit of work, retrying as the failure deserves."""
         failures = 0
         started = time.perf_counter()
         try:
@@ -114,7 +181,10 @@ class EventPipeline:
             ):
                 with attempt:
                     try:
-                        outcome = await self._apply_once(record, event, handler, cause)
+                        async with self._unit_of_work(cause) as uow:
+                            outcome = await work(uow)
+                    except _Unanswerable:
+                        raise
                     except Exception as error:
                         if is_transient(error):
                             raise
@@ -129,28 +199,10 @@ class EventPipeline:
                 error=repr(exhausted.last_attempt.exception()),
             )
             return Outcome.RETRY_LATER
-        self._metrics.handler_seconds.labels(self._service, event.event_type()).observe(
+        self._metrics.handler_seconds.labels(self._service, event_type).observe(
             time.perf_counter() - started
         )
         return outcome
-
-    async def _apply_once(
-        self, record: ConsumedRecord, event: Event, handler: Handler, cause: Cause
-    ) -> Outcome:
-        async with self._unit_of_work(cause) as uow:
-            is_new = await inbox.claim(
-                uow.connection,
-                event,
-                topic=record.topic,
-                partition=record.partition,
-                offset=record.offset,
-            )
-            if not is_new:
-                self._metrics.inbox_duplicates.labels(self._service).inc()
-                log.info("duplicate event skipped")
-                return Outcome.DUPLICATE
-            await handler(uow, event)
-        return Outcome.HANDLED
 
     async def _dead_letter(
         self, record: ConsumedRecord, error: BaseException, attempts: int
@@ -172,6 +224,17 @@ class EventPipeline:
             dead_letter_topic=self._dead_letters.topic,
         )
         return Outcome.DEAD_LETTERED
+
+
+class _Unanswerable(Exception):
+    """The invalid-record handler declined: the record goes to the dead-letter topic."""
+
+
+def _uuid_or_none(text: str | None) -> uuid.UUID | None:
+    try:
+        return uuid.UUID(text) if text else None
+    except ValueError:
+        return None
 
 
 class _RetryPermanent(Exception):

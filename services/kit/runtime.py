@@ -7,9 +7,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Coroutine, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import uvicorn
 from aiokafka import AIOKafkaProducer
@@ -21,17 +22,17 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
-from contracts.catalogue import topics_consumed_by
 from services.kit import migrations
 from services.kit.consumer import subscribe
 from services.kit.dead_letters import DeadLetterPublisher
 from services.kit.kafka import create_producer
 from services.kit.logs import configure_logging, get_logger
 from services.kit.metrics import Metrics
-from services.kit.pipeline import EventPipeline, Routes
+from services.kit.pipeline import EventPipeline, InvalidRecordHandler, Routes
 from services.kit.relay import OutboxRelay
 from services.kit.settings import ServiceSettings
 from services.kit.telemetry import create_tracer_provider
+from services.kit.topics import TopicNames
 from services.kit.unit_of_work import Cause, UnitOfWork
 
 log = get_logger(__name__)
@@ -44,7 +45,10 @@ class ServiceDefinition:
     """The service's own Alembic versions folder (the kit's runs beside it)."""
     routes: Routes
     topics: Sequence[str] | None = None
-    """Topics to consume; by default those the catalogue lists for this service."""
+    """Topics to consume (catalogue names); by default those the catalogue lists."""
+    invalid_record_handler: InvalidRecordHandler | None = None
+    background: Sequence[Callable[[ServiceRuntime], Coroutine[Any, Any, None]]] = ()
+    """Long-running jobs of the service (schedulers, dispatchers), started with it."""
 
 
 def create_engine(database_url: str) -> AsyncEngine:
@@ -70,10 +74,11 @@ class ServiceRuntime:
         self.tracer = self.tracer_provider.get_tracer("oms.kit")
         self.engine = create_engine(settings.database_url)
         self.source = f"/oms/{definition.name}"
-        self.topics = tuple(
-            definition.topics
+        self.topic_names = TopicNames(settings.topic_namespace)
+        self.topics = (
+            tuple(self.topic_names.physical(name) for name in definition.topics)
             if definition.topics is not None
-            else topics_consumed_by(definition.name)
+            else self.topic_names.consumed_by(definition.name)
         )
         self.broker = KafkaBroker(
             settings.kafka_bootstrap_servers,
@@ -87,10 +92,16 @@ class ServiceRuntime:
         # aiokafka clients bind to the running event loop, so they are made in start().
         self.producer: AIOKafkaProducer | None = None
         self.relay: OutboxRelay | None = None
-        self._relay_task: asyncio.Task[None] | None = None
+        self._tasks: list[asyncio.Task[None]] = []
 
     def unit_of_work(self, cause: Cause | None = None) -> UnitOfWork:
-        return UnitOfWork(self.engine, source=self.source, cause=cause, on_committed=self._wake)
+        return UnitOfWork(
+            self.engine,
+            source=self.source,
+            cause=cause,
+            on_committed=self._wake,
+            topic_for=self.topic_names.of_event,
+        )
 
     def _wake(self) -> None:
         if self.relay is not None:
@@ -113,16 +124,21 @@ class ServiceRuntime:
             batch_size=settings.relay_batch_size,
             idle_seconds=settings.relay_idle_seconds,
         )
-        self._relay_task = asyncio.create_task(self.relay.run(), name="outbox-relay")
+        self._tasks.append(asyncio.create_task(self.relay.run(), name="outbox-relay"))
         if self.topics:
             pipeline = EventPipeline(
                 service=self.definition.name,
                 unit_of_work=self.unit_of_work,
                 routes=self.definition.routes,
-                dead_letters=DeadLetterPublisher(self.producer, settings.group_id),
+                dead_letters=DeadLetterPublisher(
+                    self.producer,
+                    settings.group_id,
+                    topic=self.topic_names.dead_letters(settings.group_id),
+                ),
                 metrics=self.metrics,
                 max_attempts=settings.handler_max_attempts,
                 transient_retry_seconds=settings.transient_retry_seconds,
+                invalid_record_handler=self.definition.invalid_record_handler,
             )
             subscribe(
                 self.broker,
@@ -132,15 +148,18 @@ class ServiceRuntime:
                 from_beginning=settings.consume_from_beginning,
             )
             await self.broker.start()
+        for job in self.definition.background:
+            self._tasks.append(asyncio.create_task(job(self), name=job.__name__))
         log.info("service started", topics=list(self.topics), group=self.settings.group_id)
 
     async def stop(self) -> None:
         # Stop taking new events first, then let the relay finish its current batch.
         await self.broker.stop()
-        if self._relay_task is not None:
-            self._relay_task.cancel()
+        for task in reversed(self._tasks):
+            task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
-                await self._relay_task
+                await task
+        self._tasks.clear()
         if self.producer is not None:
             await self.producer.stop()
         await self.engine.dispose()

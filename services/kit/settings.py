@@ -26,6 +26,11 @@ class ServiceSettings(BaseSettings):
         validation_alias=AliasChoices("KAFKA_BOOTSTRAP_SERVERS", "OMS_KAFKA_BOOTSTRAP_SERVERS"),
     )
     kafka_linger_ms: int = Field(default=2, ge=0)
+    topic_namespace: str = Field(
+        default="",
+        pattern=r"^[A-Za-z0-9_-]*$",
+        description="Prefix of every topic name; empty for the catalogue's own names",
+    )
     consumer_group: str | None = Field(
         default=None, description="Defaults to the service name (DESIGN: group id = service)"
     )
