@@ -14,7 +14,10 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
 class ServiceSettings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="OMS_", extra="ignore", frozen=True)
+    # populate_by_name: code (tests) may pass `database_url=` as well as the env alias.
+    model_config = SettingsConfigDict(
+        env_prefix="OMS_", extra="ignore", frozen=True, populate_by_name=True
+    )
 
     service_name: str
     database_url: str
