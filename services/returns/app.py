@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from pathlib import Path
 
 from fastapi import FastAPI
+from pydantic import Field
 
 from services.kit.runtime import ServiceDefinition, ServiceRuntime, create_http_app
 from services.kit.settings import ServiceSettings, database_url_field
+from services.returns.api import build_router
+from services.returns.handlers import routes
+from services.returns.service import ReturnPolicy
 
 MIGRATIONS = Path(__file__).parent / "migrations" / "versions"
 
@@ -16,11 +21,26 @@ class ReturnsSettings(ServiceSettings):
     service_name: str = "returns"
     http_port: int = 8004
     database_url: str = database_url_field("returns")
+    returns_window_days: int = Field(
+        default=30,
+        ge=0,
+        description="Days after delivery (after shipping, while undelivered) a SKU may be "
+        "returned (OMS_RETURNS_WINDOW_DAYS)",
+    )
+    returns_auto_approve: bool = Field(
+        default=False,
+        description="Approve every request that passes the return check at once "
+        "(OMS_RETURNS_AUTO_APPROVE)",
+    )
 
 
 def create_app(settings: ReturnsSettings | None = None) -> FastAPI:
     settings = settings or ReturnsSettings()
     runtime = ServiceRuntime(
-        settings, ServiceDefinition(name="returns", migrations=MIGRATIONS, routes={})
+        settings, ServiceDefinition(name="returns", migrations=MIGRATIONS, routes=routes())
     )
-    return create_http_app(runtime)
+    policy = ReturnPolicy(
+        window=timedelta(days=settings.returns_window_days),
+        auto_approve=settings.returns_auto_approve,
+    )
+    return create_http_app(runtime, [build_router(runtime, policy)])

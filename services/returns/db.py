@@ -1,0 +1,426 @@
+"""The returns service's tables and the small queries over them.
+
+Order facts arrive from two topics in any order, so each kind has its own table: an
+`orders` row exists once OrderPlaced or Shipped was seen (its placement columns fill in
+when OrderPlaced arrives), and deliveries are kept apart from shipments. Every command on
+the returns of an order first locks that order's row, so concurrent requests and receipts
+of one order see each other's effects.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import (
+    BigInteger,
+    CheckConstraint,
+    Column,
+    DateTime,
+    ForeignKey,
+    ForeignKeyConstraint,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    func,
+    select,
+    update,
+)
+from sqlalchemy.dialects.postgresql import JSONB, insert
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from services.returns import domain
+
+metadata = MetaData()
+
+orders = Table(
+    "orders",
+    metadata,
+    Column("order_id", String(64), primary_key=True),
+    Column("currency", String(3)),
+    Column("shipping_charge_minor", BigInteger),
+    Column("customer_id", String(128)),
+    Column("placed_at", DateTime(timezone=True)),
+)
+
+order_lines = Table(
+    "order_lines",
+    metadata,
+    Column("order_id", String(64), ForeignKey("orders.order_id"), primary_key=True),
+    Column("line_id", String(128), primary_key=True),
+    Column("sku", String(64), nullable=False),
+    Column("quantity", Integer, nullable=False),
+    Column("unit_price_minor", BigInteger, nullable=False),
+)
+
+shipments = Table(
+    "shipments",
+    metadata,
+    Column("order_id", String(64), ForeignKey("orders.order_id"), primary_key=True),
+    Column("shipment_id", String(128), primary_key=True),
+    Column("warehouse_id", String(128), nullable=False),
+    Column("shipped_at", DateTime(timezone=True), nullable=False),
+)
+
+shipment_lines = Table(
+    "shipment_lines",
+    metadata,
+    Column("order_id", String(64), primary_key=True),
+    Column("shipment_id", String(128), primary_key=True),
+    Column("sku", String(64), primary_key=True),
+    Column("quantity", Integer, nullable=False),
+    ForeignKeyConstraint(
+        ["order_id", "shipment_id"], ["shipments.order_id", "shipments.shipment_id"]
+    ),
+)
+
+deliveries = Table(
+    "deliveries",
+    metadata,
+    Column("order_id", String(64), primary_key=True),
+    Column("shipment_id", String(128), primary_key=True),
+    Column("delivered_at", DateTime(timezone=True), nullable=False),
+)
+
+returns = Table(
+    "returns",
+    metadata,
+    Column("return_id", String(128), primary_key=True),
+    Column("order_id", String(64), ForeignKey("orders.order_id"), nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("requested_at", DateTime(timezone=True), nullable=False),
+    Column("label_reference", String(128)),
+    Column("rejection_reasons", JSONB),
+    Column("receiving_warehouse_id", String(128)),
+    Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    CheckConstraint(
+        "status IN ('requested', 'approved', 'rejected', 'completed')", name="returns_status"
+    ),
+)
+Index("returns_by_order", returns.c.order_id)
+
+return_lines = Table(
+    "return_lines",
+    metadata,
+    Column("return_id", String(128), ForeignKey("returns.return_id"), primary_key=True),
+    Column("sku", String(64), primary_key=True),
+    Column("quantity", Integer, nullable=False),
+    Column("reason_code", String(32), nullable=False),
+    # Inspection results, filled in when the parcel is received.
+    Column("received_quantity", Integer),
+    Column("restockable_quantity", Integer),
+    Column("inspection_note", Text),
+)
+
+refunds = Table(
+    "refunds",
+    metadata,
+    Column("refund_id", String(128), primary_key=True),
+    Column("return_id", String(128), ForeignKey("returns.return_id"), nullable=False, unique=True),
+    Column("order_id", String(64), nullable=False),
+    Column("currency", String(3), nullable=False),
+    Column("lines_amount_minor", BigInteger, nullable=False),
+    Column("shipping_refunded_minor", BigInteger, nullable=False),
+    Column("amount_minor", BigInteger, nullable=False),
+    Column("policy", String(128), nullable=False),
+    Column("issued_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+)
+
+
+async def record_placement(
+    connection: AsyncConnection,
+    order_id: str,
+    placement: domain.Placement,
+    line_ids: Sequence[str],
+    placed_at: datetime,
+) -> None:
+    values = {
+        "currency": placement.currency,
+        "shipping_charge_minor": placement.shipping_charge_minor,
+        "customer_id": placement.customer_id,
+        "placed_at": placed_at,
+    }
+    await connection.execute(
+        insert(orders)
+        .values(order_id=order_id, **values)
+        .on_conflict_do_update(index_elements=[orders.c.order_id], set_=values)
+    )
+    await connection.execute(
+        insert(order_lines).on_conflict_do_nothing(),
+        [
+            {
+                "order_id": order_id,
+                "line_id": line_id,
+                "sku": line.sku,
+                "quantity": line.quantity,
+                "unit_price_minor": line.unit_price_minor,
+            }
+            for line_id, line in zip(line_ids, placement.lines, strict=True)
+        ],
+    )
+
+
+async def record_shipment(
+    connection: AsyncConnection, order_id: str, shipment: domain.Shipment
+) -> None:
+    await connection.execute(insert(orders).values(order_id=order_id).on_conflict_do_nothing())
+    inserted = await connection.execute(
+        insert(shipments)
+        .values(
+            order_id=order_id,
+            shipment_id=shipment.shipment_id,
+            warehouse_id=shipment.warehouse_id,
+            shipped_at=shipment.shipped_at,
+        )
+        .on_conflict_do_nothing()
+        .returning(shipments.c.shipment_id)
+    )
+    if inserted.first() is None:
+        return
+    await connection.execute(
+        insert(shipment_lines),
+        [
+            {
+                "order_id": order_id,
+                "shipment_id": shipment.shipment_id,
+                "sku": sku,
+                "quantity": quantity,
+            }
+            for sku, quantity in shipment.quantities.items()
+        ],
+    )
+
+
+async def record_delivery(
+    connection: AsyncConnection, order_id: str, shipment_id: str, delivered_at: datetime
+) -> None:
+    """The first delivery report of a shipment counts; later ones change nothing."""
+    await connection.execute(
+        insert(deliveries)
+        .values(order_id=order_id, shipment_id=shipment_id, delivered_at=delivered_at)
+        .on_conflict_do_nothing()
+    )
+
+
+async def lock_order(connection: AsyncConnection, order_id: str) -> bool:
+    """Locks the order's row for this transaction; False when the order is unknown."""
+    row = await connection.execute(
+        select(orders.c.order_id).where(orders.c.order_id == order_id).with_for_update()
+    )
+    return row.first() is not None
+
+
+async def order_of_return(connection: AsyncConnection, return_id: str) -> str | None:
+    row = await connection.execute(
+        select(returns.c.order_id).where(returns.c.return_id == return_id)
+    )
+    return row.scalar_one_or_none()
+
+
+async def load_order(connection: AsyncConnection, order_id: str) -> domain.OrderFacts | None:
+    row = (await connection.execute(select(orders).where(orders.c.order_id == order_id))).first()
+    if row is None:
+        return None
+    placement = None
+    if row.currency is not None:
+        lines = await connection.execute(
+            select(order_lines)
+            .where(order_lines.c.order_id == order_id)
+            .order_by(order_lines.c.line_id)
+        )
+        placement = domain.Placement(
+            currency=row.currency,
+            shipping_charge_minor=row.shipping_charge_minor,
+            customer_id=row.customer_id,
+            lines=tuple(
+                domain.OrderedLine(line.sku, line.quantity, line.unit_price_minor) for line in lines
+            ),
+        )
+    quantities: dict[str, dict[str, int]] = {}
+    for line in await connection.execute(
+        select(shipment_lines).where(shipment_lines.c.order_id == order_id)
+    ):
+        quantities.setdefault(line.shipment_id, {})[line.sku] = line.quantity
+    shipped = await connection.execute(
+        select(shipments, deliveries.c.delivered_at)
+        .outerjoin(
+            deliveries,
+            (deliveries.c.order_id == shipments.c.order_id)
+            & (deliveries.c.shipment_id == shipments.c.shipment_id),
+        )
+        .where(shipments.c.order_id == order_id)
+        .order_by(shipments.c.shipped_at, shipments.c.shipment_id)
+    )
+    return domain.OrderFacts(
+        order_id=order_id,
+        placement=placement,
+        shipments=tuple(
+            domain.Shipment(
+                shipment_id=shipment.shipment_id,
+                warehouse_id=shipment.warehouse_id,
+                shipped_at=shipment.shipped_at,
+                quantities=quantities.get(shipment.shipment_id, {}),
+                delivered_at=shipment.delivered_at,
+            )
+            for shipment in shipped
+        ),
+    )
+
+
+async def load_returns(
+    connection: AsyncConnection,
+    *,
+    order_id: str | None = None,
+    return_id: str | None = None,
+) -> list[domain.Return]:
+    """The returns of an order, or the one return with that id, oldest first."""
+    query = select(returns).order_by(returns.c.requested_at, returns.c.return_id)
+    if order_id is not None:
+        query = query.where(returns.c.order_id == order_id)
+    if return_id is not None:
+        query = query.where(returns.c.return_id == return_id)
+    rows = (await connection.execute(query)).all()
+    ids = [row.return_id for row in rows]
+    if not ids:
+        return []
+    lines_of: dict[str, list[Any]] = {}
+    for line in await connection.execute(
+        select(return_lines).where(return_lines.c.return_id.in_(ids)).order_by(return_lines.c.sku)
+    ):
+        lines_of.setdefault(line.return_id, []).append(line)
+    refund_of = {
+        refund.return_id: domain.Refund(
+            refund_id=refund.refund_id,
+            currency=refund.currency,
+            lines_amount_minor=refund.lines_amount_minor,
+            shipping_refunded_minor=refund.shipping_refunded_minor,
+            policy=refund.policy,
+        )
+        for refund in await connection.execute(select(refunds).where(refunds.c.return_id.in_(ids)))
+    }
+    return [
+        _return_from_rows(row, lines_of.get(row.return_id, []), refund_of.get(row.return_id))
+        for row in rows
+    ]
+
+
+def _return_from_rows(
+    row: Any, lines: Sequence[Any], refund: domain.Refund | None
+) -> domain.Return:
+    return domain.Return(
+        return_id=row.return_id,
+        order_id=row.order_id,
+        status=domain.ReturnStatus(row.status),
+        lines=tuple(
+            domain.RequestedLine(line.sku, line.quantity, domain.ReturnReason(line.reason_code))
+            for line in lines
+        ),
+        requested_at=row.requested_at,
+        label_reference=row.label_reference,
+        rejection_reasons=tuple(
+            domain.Refusal(
+                domain.RejectionCode(reason["code"]), reason["message"], reason.get("field")
+            )
+            for reason in row.rejection_reasons or ()
+        ),
+        receiving_warehouse_id=row.receiving_warehouse_id,
+        received=tuple(
+            domain.ReceivedLine(
+                line.sku, line.received_quantity, line.restockable_quantity, line.inspection_note
+            )
+            for line in lines
+            if line.received_quantity
+        ),
+        refund=refund,
+    )
+
+
+async def insert_return(connection: AsyncConnection, rma: domain.Return) -> None:
+    await connection.execute(
+        insert(returns).values(
+            return_id=rma.return_id,
+            order_id=rma.order_id,
+            status=rma.status.value,
+            requested_at=rma.requested_at,
+            label_reference=rma.label_reference,
+            rejection_reasons=_reasons_json(rma.rejection_reasons),
+        )
+    )
+    await connection.execute(
+        insert(return_lines),
+        [
+            {
+                "return_id": rma.return_id,
+                "sku": line.sku,
+                "quantity": line.quantity,
+                "reason_code": line.reason.value,
+            }
+            for line in rma.lines
+        ],
+    )
+
+
+async def change_status(
+    connection: AsyncConnection,
+    return_id: str,
+    *,
+    expected: domain.ReturnStatus,
+    new: domain.ReturnStatus,
+    **columns: Any,
+) -> None:
+    """Moves the return from `expected` to `new`, setting `columns`. Callers hold the
+    order's lock and checked the state; the condition keeps a bug from skipping a step."""
+    if "rejection_reasons" in columns:
+        columns["rejection_reasons"] = _reasons_json(columns["rejection_reasons"])
+    result = await connection.execute(
+        update(returns)
+        .where(returns.c.return_id == return_id, returns.c.status == expected.value)
+        .values(status=new.value, updated_at=func.now(), **columns)
+    )
+    if result.rowcount != 1:
+        raise RuntimeError(f"return {return_id} was not {expected} when moved to {new}")
+
+
+async def record_inspection(
+    connection: AsyncConnection, return_id: str, received: Sequence[domain.ReceivedLine]
+) -> None:
+    for line in received:
+        await connection.execute(
+            update(return_lines)
+            .where(return_lines.c.return_id == return_id, return_lines.c.sku == line.sku)
+            .values(
+                received_quantity=line.quantity,
+                restockable_quantity=line.restockable_quantity,
+                inspection_note=line.note,
+            )
+        )
+
+
+async def insert_refund(
+    connection: AsyncConnection, return_id: str, order_id: str, refund: domain.Refund
+) -> None:
+    await connection.execute(
+        insert(refunds).values(
+            refund_id=refund.refund_id,
+            return_id=return_id,
+            order_id=order_id,
+            currency=refund.currency,
+            lines_amount_minor=refund.lines_amount_minor,
+            shipping_refunded_minor=refund.shipping_refunded_minor,
+            amount_minor=refund.amount_minor,
+            policy=refund.policy,
+        )
+    )
+
+
+def _reasons_json(reasons: Sequence[domain.Refusal]) -> list[Mapping[str, Any]] | None:
+    if not reasons:
+        return None
+    return [
+        {"code": reason.code.value, "message": reason.message, "field": reason.field}
+        for reason in reasons
+    ]
