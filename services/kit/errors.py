@@ -9,9 +9,10 @@ from aiokafka.errors import KafkaError
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 
 # PostgreSQL SQLSTATE classes that mean "try again": connection exceptions (08),
-# insufficient resources (53), operator intervention such as shutdown (57), and
-# transaction rollback: serialization failure and deadlock (40).
-_TRANSIENT_SQLSTATE_PREFIXES = ("08", "53", "57", "40")
+# insufficient resources (53), object not in prerequisite state such as a database not
+# accepting connections or a lock not available (55), operator intervention such as
+# shutdown (57), and transaction rollback: serialization failure and deadlock (40).
+_TRANSIENT_SQLSTATE_PREFIXES = ("08", "53", "55", "57", "40")
 
 _TRANSIENT_TYPES = (
     OperationalError,
