@@ -1,0 +1,59 @@
+# The verbs of the project. Every target installs what it needs first, so on a fresh
+# machine `make up` and `make test` are the only commands to type.
+
+SHELL := /bin/bash
+PYTHON ?= python3.11
+VENV := .venv
+PY := $(VENV)/bin/python
+INSTALLED := $(VENV)/.installed
+KAFKA_LIBS := .local/kafka/libs/.resolved
+SERVICES := order inventory fulfilment returns notification
+
+.DEFAULT_GOAL := help
+.PHONY: help install up down status demo test test-fast contracts lint infra-up infra-down clean
+
+help: ## List the verbs
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
+
+$(INSTALLED): pyproject.toml
+	@command -v $(PYTHON) >/dev/null || { echo "Python 3.11 is required ($(PYTHON) not found)"; exit 1; }
+	$(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/pip install --quiet --upgrade pip
+	$(VENV)/bin/pip install --quiet -e '.[dev]'
+	touch $@
+
+install: $(INSTALLED) ## Create the virtual environment with every dependency
+
+infra-up: $(INSTALLED) ## Start Kafka (KRaft) and PostgreSQL locally; a no-op when running
+	PYTHON=$(PY) bash deploy/local/infra.sh up
+
+infra-down: ## Stop the local Kafka and PostgreSQL
+	bash deploy/local/infra.sh down
+
+up: infra-up ## Start the infrastructure and the five services in the background
+	PYTHON=$(PY) bash deploy/local/services.sh start $(SERVICES)
+
+down: ## Stop the services and the infrastructure
+	bash deploy/local/services.sh stop $(SERVICES)
+	bash deploy/local/infra.sh down
+
+status: ## Show what is running
+	bash deploy/local/infra.sh status; bash deploy/local/services.sh status $(SERVICES)
+
+test: $(INSTALLED) ## Run every test (starts its own Kafka and PostgreSQL when none is given)
+	$(VENV)/bin/pytest
+
+test-fast: $(INSTALLED) ## Run the tests that need no broker or database
+	$(VENV)/bin/pytest -m "not integration and not e2e"
+
+contracts: $(INSTALLED) ## Export the event JSON Schemas and the AsyncAPI document
+	$(PY) -m contracts.export
+
+lint: $(INSTALLED) ## ruff, mypy and the import contracts
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy contracts services tests
+	$(VENV)/bin/lint-imports
+
+clean: down ## Stop everything and delete local state (Kafka data, databases, logs)
+	rm -rf .local/state .local/test-infra
