@@ -1,0 +1,473 @@
+"""The order service's tables and the small queries its use cases run on them.
+
+Every use case that changes an order first locks its row (`lock_order`): events of one
+order arrive on several topics and may be handled at once by different consumers or
+replicas, and the lock makes them take turns.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Sequence
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Column,
+    DateTime,
+    ForeignKey,
+    Identity,
+    Index,
+    Integer,
+    MetaData,
+    RowMapping,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+    Uuid,
+    func,
+    insert,
+    select,
+    text,
+    update,
+)
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+metadata = MetaData()
+
+products = Table(
+    "products",
+    metadata,
+    Column("sku", String(64), primary_key=True),
+    Column("name", String(200), nullable=False),
+    Column("active", Boolean, nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+)
+
+orders = Table(
+    "orders",
+    metadata,
+    Column("order_id", String(64), primary_key=True),
+    Column("channel", String(32), nullable=False),
+    Column("external_order_id", String(128), nullable=False),
+    Column("status", String(32), nullable=False),
+    # Rejected orders keep no amounts (their currencies may disagree) and, when they broke
+    # the contract, nothing but their identity and reasons: these columns may be empty.
+    Column("customer", JSONB),
+    Column("currency", String(3)),
+    Column("subtotal_minor", BigInteger),
+    Column("shipping_charge_minor", BigInteger),
+    Column("total_minor", BigInteger),
+    Column("shipping_address", JSONB),
+    Column("shipping_speed", String(16)),
+    Column("placed_at", DateTime(timezone=True)),
+    Column("placed_by", String(128)),
+    Column("notes", Text),
+    Column("rejection_reasons", JSONB),
+    Column("reservation_id", String(128)),
+    Column("delivered_at", DateTime(timezone=True)),
+    Column("completed_at", DateTime(timezone=True)),
+    Column("final_status", String(32)),
+    Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    # The idempotency key of intake: one order per channel order, whatever the retries.
+    UniqueConstraint("channel", "external_order_id", name="orders_channel_external_order_id_key"),
+)
+Index("orders_status", orders.c.status)
+Index(
+    "orders_awaiting_completion",
+    orders.c.status,
+    orders.c.delivered_at,
+    postgresql_where=text("completed_at IS NULL"),
+)
+
+order_lines = Table(
+    "order_lines",
+    metadata,
+    Column("order_id", String(64), ForeignKey("orders.order_id"), primary_key=True),
+    # The channel's order of the lines, kept for display.
+    Column("position", Integer, primary_key=True),
+    Column("line_id", String(128), nullable=False),
+    Column("sku", String(64), nullable=False),
+    Column("quantity", Integer, nullable=False),
+    Column("unit_price_minor", BigInteger, nullable=False),
+    Column("line_total_minor", BigInteger, nullable=False),
+)
+
+order_status_history = Table(
+    "order_status_history",
+    metadata,
+    Column("id", BigInteger, Identity(), primary_key=True),
+    Column("order_id", String(64), ForeignKey("orders.order_id"), nullable=False),
+    Column("from_status", String(32)),
+    Column("to_status", String(32), nullable=False),
+    Column("at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Column("cause_event_id", Uuid),
+    Column("command", String(64)),
+    Column("actor", String(128), nullable=False),
+)
+Index("order_status_history_order", order_status_history.c.order_id, order_status_history.c.id)
+
+order_shipments = Table(
+    "order_shipments",
+    metadata,
+    Column("order_id", String(64), ForeignKey("orders.order_id"), primary_key=True),
+    Column("shipment_id", String(128), primary_key=True),
+    # Filled by whichever of ShipmentCreated, Shipped, Delivered, ShipmentCancelled
+    # arrives first; the others complete the row.
+    Column("warehouse_id", String(128)),
+    Column("carrier", String(128)),
+    Column("shipping_method", String(128)),
+    Column("tracking_number", String(128)),
+    Column("planned_lines", JSONB),
+    Column("shipped_lines", JSONB),
+    Column("created_at", DateTime(timezone=True)),
+    Column("shipped_at", DateTime(timezone=True)),
+    Column("delivered_at", DateTime(timezone=True)),
+    Column("cancelled_at", DateTime(timezone=True)),
+    Column("cancellation_reason", String(32)),
+)
+
+order_returns = Table(
+    "order_returns",
+    metadata,
+    Column("order_id", String(64), ForeignKey("orders.order_id"), primary_key=True),
+    Column("return_id", String(128), primary_key=True),
+    Column("requested_lines", JSONB),
+    Column("requested_at", DateTime(timezone=True)),
+    Column("rejected_at", DateTime(timezone=True)),
+    Column("returned_lines", JSONB),
+    Column("returned_at", DateTime(timezone=True)),
+)
+
+order_refunds = Table(
+    "order_refunds",
+    metadata,
+    Column("order_id", String(64), ForeignKey("orders.order_id"), primary_key=True),
+    Column("refund_id", String(128), primary_key=True),
+    Column("return_id", String(128), nullable=False),
+    Column("currency", String(3), nullable=False),
+    Column("amount_minor", BigInteger, nullable=False),
+    Column("lines_amount_minor", BigInteger, nullable=False),
+    Column("shipping_refunded_minor", BigInteger, nullable=False),
+    Column("policy", String(128), nullable=False),
+    Column("issued_at", DateTime(timezone=True), nullable=False),
+)
+
+order_notifications = Table(
+    "order_notifications",
+    metadata,
+    Column("order_id", String(64), ForeignKey("orders.order_id"), primary_key=True),
+    Column("notification_id", String(128), primary_key=True),
+    Column("cause_event_id", Uuid, nullable=False),
+    Column("cause_event_type", String(128), nullable=False),
+    Column("channel", String(16), nullable=False),
+    Column("recipient", String(512), nullable=False),
+    Column("template", String(128), nullable=False),
+    Column("sent_at", DateTime(timezone=True), nullable=False),
+)
+
+JsonValue = Any
+"""A value as stored in a JSONB column (decoded JSON)."""
+
+
+# --- products -------------------------------------------------------------------------------
+
+
+async def upsert_product(connection: AsyncConnection, sku: str, name: str, active: bool) -> None:
+    statement = pg_insert(products).values(sku=sku, name=name, active=active)
+    await connection.execute(
+        statement.on_conflict_do_update(
+            index_elements=[products.c.sku],
+            set_={"name": name, "active": active, "updated_at": func.now()},
+        )
+    )
+
+
+async def all_products(connection: AsyncConnection) -> Sequence[RowMapping]:
+    result = await connection.execute(select(products).order_by(products.c.sku))
+    return result.mappings().all()
+
+
+async def product(connection: AsyncConnection, sku: str) -> RowMapping | None:
+    result = await connection.execute(select(products).where(products.c.sku == sku))
+    return result.mappings().first()
+
+
+async def sellable_skus(connection: AsyncConnection, skus: Collection[str]) -> frozenset[str]:
+    result = await connection.execute(
+        select(products.c.sku).where(products.c.sku.in_(skus), products.c.active)
+    )
+    return frozenset(result.scalars().all())
+
+
+# --- orders ---------------------------------------------------------------------------------
+
+
+async def insert_order(connection: AsyncConnection, values: dict[str, JsonValue]) -> bool:
+    """False when the channel order is already known (a concurrent submission of the same
+    order waits on the unique constraint, then lands here)."""
+    statement = (
+        pg_insert(orders)
+        .values(**values)
+        .on_conflict_do_nothing(index_elements=[orders.c.channel, orders.c.external_order_id])
+        .returning(orders.c.order_id)
+    )
+    result = await connection.execute(statement)
+    return result.first() is not None
+
+
+async def insert_lines(
+    connection: AsyncConnection, order_id: str, lines: Sequence[dict[str, JsonValue]]
+) -> None:
+    rows = [{"order_id": order_id, "position": index, **line} for index, line in enumerate(lines)]
+    if rows:
+        await connection.execute(insert(order_lines), rows)
+
+
+async def order_by_channel_id(
+    connection: AsyncConnection, channel: str, external_order_id: str
+) -> RowMapping | None:
+    result = await connection.execute(
+        select(orders).where(
+            orders.c.channel == channel, orders.c.external_order_id == external_order_id
+        )
+    )
+    return result.mappings().first()
+
+
+async def order(connection: AsyncConnection, order_id: str) -> RowMapping | None:
+    result = await connection.execute(select(orders).where(orders.c.order_id == order_id))
+    return result.mappings().first()
+
+
+async def lock_order(connection: AsyncConnection, order_id: str) -> RowMapping | None:
+    result = await connection.execute(
+        select(orders).where(orders.c.order_id == order_id).with_for_update()
+    )
+    return result.mappings().first()
+
+
+async def update_order(connection: AsyncConnection, order_id: str, **values: JsonValue) -> None:
+    await connection.execute(
+        update(orders).where(orders.c.order_id == order_id).values(**values, updated_at=func.now())
+    )
+
+
+async def change_status(
+    connection: AsyncConnection,
+    order_id: str,
+    from_status: str,
+    to_status: str,
+    *,
+    cause_event_id: UUID | None,
+    command: str | None,
+    actor: str,
+) -> bool:
+    """Moves the order only if it is still in `from_status`, and writes the history."""
+    result = await connection.execute(
+        update(orders)
+        .where(orders.c.order_id == order_id, orders.c.status == from_status)
+        .values(status=to_status, updated_at=func.now())
+    )
+    if result.rowcount != 1:
+        return False
+    await record_status(
+        connection,
+        order_id,
+        from_status,
+        to_status,
+        cause_event_id=cause_event_id,
+        command=command,
+        actor=actor,
+    )
+    return True
+
+
+async def record_status(
+    connection: AsyncConnection,
+    order_id: str,
+    from_status: str | None,
+    to_status: str,
+    *,
+    cause_event_id: UUID | None,
+    command: str | None,
+    actor: str,
+) -> None:
+    await connection.execute(
+        insert(order_status_history).values(
+            order_id=order_id,
+            from_status=from_status,
+            to_status=to_status,
+            cause_event_id=cause_event_id,
+            command=command,
+            actor=actor,
+        )
+    )
+
+
+async def lines_of(connection: AsyncConnection, order_id: str) -> Sequence[RowMapping]:
+    result = await connection.execute(
+        select(order_lines)
+        .where(order_lines.c.order_id == order_id)
+        .order_by(order_lines.c.position)
+    )
+    return result.mappings().all()
+
+
+async def history_of(connection: AsyncConnection, order_id: str) -> Sequence[RowMapping]:
+    result = await connection.execute(
+        select(order_status_history)
+        .where(order_status_history.c.order_id == order_id)
+        .order_by(order_status_history.c.id)
+    )
+    return result.mappings().all()
+
+
+async def find_orders(
+    connection: AsyncConnection,
+    *,
+    channel: str | None,
+    external_order_id: str | None,
+    status: str | None,
+    limit: int,
+) -> Sequence[RowMapping]:
+    statement = select(orders).order_by(orders.c.created_at.desc(), orders.c.order_id.desc())
+    if channel is not None:
+        statement = statement.where(orders.c.channel == channel)
+    if external_order_id is not None:
+        statement = statement.where(orders.c.external_order_id == external_order_id)
+    if status is not None:
+        statement = statement.where(orders.c.status == status)
+    result = await connection.execute(statement.limit(limit))
+    return result.mappings().all()
+
+
+async def lock_completion_candidates(
+    connection: AsyncConnection, *, delivered_before: datetime, limit: int
+) -> Sequence[RowMapping]:
+    """Orders that may be due for completion, locked; rows another replica is completing
+    are skipped rather than waited for."""
+    result = await connection.execute(
+        select(orders)
+        .where(
+            orders.c.completed_at.is_(None),
+            (orders.c.status == "returned")
+            | (
+                orders.c.status.in_(("delivered", "partially_returned"))
+                & (orders.c.delivered_at <= delivered_before)
+            ),
+        )
+        .order_by(orders.c.delivered_at)
+        .limit(limit)
+        .with_for_update(skip_locked=True)
+    )
+    return result.mappings().all()
+
+
+async def mark_completed(
+    connection: AsyncConnection, order_id: str, final_status: str, at: datetime
+) -> bool:
+    """Once only: False when the order was completed already."""
+    result = await connection.execute(
+        update(orders)
+        .where(orders.c.order_id == order_id, orders.c.completed_at.is_(None))
+        .values(completed_at=at, final_status=final_status, updated_at=func.now())
+    )
+    return result.rowcount == 1
+
+
+# --- shipments ------------------------------------------------------------------------------
+
+
+async def upsert_shipment(
+    connection: AsyncConnection, order_id: str, shipment_id: str, /, **facts: JsonValue
+) -> None:
+    """Adds what one event says about a shipment, keeping what earlier events said."""
+    statement = pg_insert(order_shipments).values(
+        order_id=order_id, shipment_id=shipment_id, **facts
+    )
+    await connection.execute(
+        statement.on_conflict_do_update(
+            index_elements=[order_shipments.c.order_id, order_shipments.c.shipment_id],
+            set_={
+                name: func.coalesce(statement.excluded[name], order_shipments.c[name])
+                for name in facts
+            },
+        )
+    )
+
+
+async def shipments_of(connection: AsyncConnection, order_id: str) -> Sequence[RowMapping]:
+    result = await connection.execute(
+        select(order_shipments)
+        .where(order_shipments.c.order_id == order_id)
+        .order_by(order_shipments.c.shipment_id)
+    )
+    return result.mappings().all()
+
+
+# --- returns, refunds, notifications --------------------------------------------------------
+
+
+async def upsert_return(
+    connection: AsyncConnection, order_id: str, return_id: str, /, **facts: JsonValue
+) -> None:
+    statement = pg_insert(order_returns).values(order_id=order_id, return_id=return_id, **facts)
+    await connection.execute(
+        statement.on_conflict_do_update(
+            index_elements=[order_returns.c.order_id, order_returns.c.return_id],
+            set_={
+                name: func.coalesce(statement.excluded[name], order_returns.c[name])
+                for name in facts
+            },
+        )
+    )
+
+
+async def returns_of(connection: AsyncConnection, order_id: str) -> Sequence[RowMapping]:
+    result = await connection.execute(
+        select(order_returns)
+        .where(order_returns.c.order_id == order_id)
+        .order_by(order_returns.c.return_id)
+    )
+    return result.mappings().all()
+
+
+async def insert_refund(connection: AsyncConnection, values: dict[str, JsonValue]) -> bool:
+    result = await connection.execute(
+        pg_insert(order_refunds)
+        .values(**values)
+        .on_conflict_do_nothing()
+        .returning(order_refunds.c.refund_id)
+    )
+    return result.first() is not None
+
+
+async def refunds_of(connection: AsyncConnection, order_id: str) -> Sequence[RowMapping]:
+    result = await connection.execute(
+        select(order_refunds)
+        .where(order_refunds.c.order_id == order_id)
+        .order_by(order_refunds.c.issued_at)
+    )
+    return result.mappings().all()
+
+
+async def insert_notification(connection: AsyncConnection, values: dict[str, JsonValue]) -> None:
+    await connection.execute(
+        pg_insert(order_notifications).values(**values).on_conflict_do_nothing()
+    )
+
+
+async def notifications_of(connection: AsyncConnection, order_id: str) -> Sequence[RowMapping]:
+    result = await connection.execute(
+        select(order_notifications)
+        .where(order_notifications.c.order_id == order_id)
+        .order_by(order_notifications.c.sent_at)
+    )
+    return result.mappings().all()
