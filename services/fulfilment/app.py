@@ -1,11 +1,20 @@
-"""Wires the fulfilment service: settings, runtime, consumers and HTTP routes."""
+"""Wires the fulfilment service: settings, runtime, consumers, HTTP routes and the
+automatic mode."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 from fastapi import FastAPI
+from pydantic import Field
 
+from contracts.base import CurrencyCode
+from contracts.events.common import CountryCode
+from services.fulfilment import handlers
+from services.fulfilment.api import create_router
+from services.fulfilment.automation import automatic_steps
+from services.fulfilment.domain import AutomaticDelays, ShippingPolicy
+from services.fulfilment.service import FulfilmentRules
 from services.kit.runtime import ServiceDefinition, ServiceRuntime, create_http_app
 from services.kit.settings import ServiceSettings, database_url_field
 
@@ -13,14 +22,79 @@ MIGRATIONS = Path(__file__).parent / "migrations" / "versions"
 
 
 class FulfilmentSettings(ServiceSettings):
+    """Environment: `OMS_<FIELD NAME>` (e.g. `OMS_FULFILMENT_AUTO=true`,
+    `OMS_WAREHOUSE_COUNTRIES='{"wh-berlin": "DE"}'`), database `FULFILMENT_DATABASE_URL`."""
+
     service_name: str = "fulfilment"
     http_port: int = 8003
     database_url: str = database_url_field("fulfilment")
 
+    fulfilment_currency: CurrencyCode = Field(
+        default="EUR",
+        description="Currency of the rate table's amounts and of every shipping cost",
+    )
+    fulfilment_unit_weight_grams: int = Field(
+        default=500, gt=0, le=1_000_000, description="Weight of one unit of any SKU"
+    )
+    warehouse_countries: dict[str, CountryCode] = Field(
+        default_factory=dict,
+        description="JSON {warehouse_id: ISO country}: decides domestic or international",
+    )
+    warehouse_default_country: CountryCode = Field(
+        default="FR", description="Country of a warehouse missing from warehouse_countries"
+    )
+
+    fulfilment_auto: bool = Field(
+        default=False, description="Play warehouse and carrier: step shipments by themselves"
+    )
+    fulfilment_auto_pack_seconds: float = Field(default=1.0, ge=0)
+    fulfilment_auto_ship_seconds: float = Field(default=1.0, ge=0)
+    fulfilment_auto_deliver_seconds: float = Field(default=2.0, ge=0)
+    fulfilment_auto_workers: int = Field(
+        default=2, ge=1, le=32, description="Shipments stepped at once by one replica"
+    )
+    fulfilment_auto_idle_seconds: float = Field(
+        default=0.2, gt=0, description="Pause when no shipment is due"
+    )
+    fulfilment_auto_retry_seconds: float = Field(
+        default=2.0, gt=0, description="Pause after a failed step (database unavailable)"
+    )
+
 
 def create_app(settings: FulfilmentSettings | None = None) -> FastAPI:
     settings = settings or FulfilmentSettings()
-    runtime = ServiceRuntime(
-        settings, ServiceDefinition(name="fulfilment", migrations=MIGRATIONS, routes={})
+    rules = FulfilmentRules(
+        shipping=ShippingPolicy(
+            currency=settings.fulfilment_currency,
+            unit_weight_grams=settings.fulfilment_unit_weight_grams,
+            warehouse_countries=settings.warehouse_countries,
+            default_warehouse_country=settings.warehouse_default_country,
+        ),
+        delays=AutomaticDelays(
+            pack_seconds=settings.fulfilment_auto_pack_seconds,
+            ship_seconds=settings.fulfilment_auto_ship_seconds,
+            deliver_seconds=settings.fulfilment_auto_deliver_seconds,
+        ),
     )
-    return create_http_app(runtime)
+    background = (
+        [
+            automatic_steps(
+                rules,
+                workers=settings.fulfilment_auto_workers,
+                idle_seconds=settings.fulfilment_auto_idle_seconds,
+                retry_seconds=settings.fulfilment_auto_retry_seconds,
+            )
+        ]
+        if settings.fulfilment_auto
+        else []
+    )
+    runtime = ServiceRuntime(
+        settings,
+        ServiceDefinition(
+            name="fulfilment",
+            migrations=MIGRATIONS,
+            routes=handlers.routes(rules),
+            background=background,
+        ),
+    )
+    return create_http_app(runtime, [create_router(runtime, rules)])

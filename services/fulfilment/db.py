@@ -1,0 +1,256 @@
+"""Fulfilment's tables and the small queries its use cases run on them.
+
+`order_facts` remembers what fulfilment learnt about an order from the order topic
+(cancellation, latest shipping address), because those events may arrive before the
+inventory topic's StockReserved that creates the shipments. Its row is also the lock that
+serialises everything done to one order's shipments.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import (
+    BigInteger,
+    CheckConstraint,
+    Column,
+    DateTime,
+    Index,
+    MetaData,
+    String,
+    Table,
+    UniqueConstraint,
+    select,
+    text,
+    update,
+)
+from sqlalchemy.dialects.postgresql import JSONB, insert
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from services.fulfilment.domain import Line, Parcel, ShipmentStatus
+
+metadata = MetaData()
+
+order_facts = Table(
+    "order_facts",
+    metadata,
+    Column("order_id", String(64), primary_key=True),
+    Column("cancelled_at", DateTime(timezone=True)),
+    Column("cancellation_reason", String(64)),
+    Column("shipping_address", JSONB),
+    Column("address_changed_at", DateTime(timezone=True)),
+)
+
+STATUSES = ", ".join(f"'{status}'" for status in ShipmentStatus)
+
+shipments = Table(
+    "shipments",
+    metadata,
+    Column("shipment_id", String(128), primary_key=True),
+    Column("order_id", String(64), nullable=False, index=True),
+    Column("warehouse_id", String(128), nullable=False),
+    Column("reservation_id", String(128), nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("lines", JSONB, nullable=False),
+    Column("shipping_speed", String(16), nullable=False),
+    Column("carrier", String(64), nullable=False),
+    Column("shipping_method", String(128), nullable=False),
+    Column("shipping_cost_minor", BigInteger, nullable=False),
+    Column("shipping_cost_currency", String(3), nullable=False),
+    Column("shipping_address", JSONB, nullable=False),
+    Column("customer_locale", String(16), nullable=False),
+    Column("tracking_number", String(128), unique=True),
+    Column("packages", JSONB),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("picked_at", DateTime(timezone=True)),
+    Column("packed_at", DateTime(timezone=True)),
+    Column("shipped_at", DateTime(timezone=True)),
+    Column("delivered_at", DateTime(timezone=True)),
+    Column("cancelled_at", DateTime(timezone=True)),
+    Column("cancellation_reason", String(64)),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+    Column("next_step_at", DateTime(timezone=True)),
+    UniqueConstraint("order_id", "warehouse_id", name="shipments_one_per_order_warehouse"),
+    CheckConstraint(f"status IN ({STATUSES})", name="shipments_known_status"),
+    Index(
+        "shipments_next_step_due",
+        "next_step_at",
+        postgresql_where=text("next_step_at IS NOT NULL"),
+    ),
+)
+
+
+@dataclass(frozen=True)
+class OrderFacts:
+    cancelled: bool
+    shipping_address: dict[str, Any] | None
+    address_changed_at: datetime | None
+
+
+@dataclass(frozen=True)
+class Shipment:
+    shipment_id: str
+    order_id: str
+    warehouse_id: str
+    reservation_id: str
+    status: ShipmentStatus
+    lines: tuple[Line, ...]
+    shipping_speed: str
+    carrier: str
+    shipping_method: str
+    shipping_cost_minor: int
+    shipping_cost_currency: str
+    shipping_address: dict[str, Any]
+    customer_locale: str
+    tracking_number: str | None
+    packages: tuple[Parcel, ...] | None
+    created_at: datetime
+    picked_at: datetime | None
+    packed_at: datetime | None
+    shipped_at: datetime | None
+    delivered_at: datetime | None
+    cancelled_at: datetime | None
+    cancellation_reason: str | None
+    updated_at: datetime
+    next_step_at: datetime | None
+
+
+def _shipment_from(row: Any) -> Shipment:
+    values = dict(row._mapping)
+    values["status"] = ShipmentStatus(values["status"])
+    values["lines"] = tuple(Line(line["sku"], line["quantity"]) for line in values["lines"])
+    if values["packages"] is not None:
+        values["packages"] = tuple(
+            Parcel(package["package_id"], package["weight_grams"]) for package in values["packages"]
+        )
+    return Shipment(**values)
+
+
+def lines_json(lines: tuple[Line, ...]) -> list[dict[str, Any]]:
+    return [{"sku": line.sku, "quantity": line.quantity} for line in lines]
+
+
+def parcels_json(parcels: tuple[Parcel, ...]) -> list[dict[str, Any]]:
+    return [
+        {"package_id": parcel.package_id, "weight_grams": parcel.weight_grams} for parcel in parcels
+    ]
+
+
+async def lock_order(connection: AsyncConnection, order_id: str) -> OrderFacts:
+    """Locks the order's facts row (creating it when new) until the transaction ends, so
+    that a StockReserved and an OrderCancelled of one order, handled at once by two
+    consumers, see each other's effect instead of missing it."""
+    await connection.execute(
+        insert(order_facts)
+        .values(order_id=order_id)
+        .on_conflict_do_nothing(index_elements=[order_facts.c.order_id])
+    )
+    row = (
+        await connection.execute(
+            select(
+                order_facts.c.cancelled_at,
+                order_facts.c.shipping_address,
+                order_facts.c.address_changed_at,
+            )
+            .where(order_facts.c.order_id == order_id)
+            .with_for_update()
+        )
+    ).one()
+    return OrderFacts(
+        cancelled=row.cancelled_at is not None,
+        shipping_address=row.shipping_address,
+        address_changed_at=row.address_changed_at,
+    )
+
+
+async def update_order_facts(connection: AsyncConnection, order_id: str, **values: Any) -> None:
+    await connection.execute(
+        update(order_facts).where(order_facts.c.order_id == order_id).values(**values)
+    )
+
+
+async def insert_shipment(connection: AsyncConnection, **values: Any) -> bool:
+    """False when the order already has a shipment from that warehouse."""
+    result = await connection.execute(
+        insert(shipments)
+        .values(**values)
+        .on_conflict_do_nothing(constraint="shipments_one_per_order_warehouse")
+        .returning(shipments.c.shipment_id)
+    )
+    return result.first() is not None
+
+
+async def get_shipment(connection: AsyncConnection, shipment_id: str) -> Shipment | None:
+    row = (
+        await connection.execute(select(shipments).where(shipments.c.shipment_id == shipment_id))
+    ).first()
+    return _shipment_from(row) if row is not None else None
+
+
+async def lock_shipment(connection: AsyncConnection, shipment_id: str) -> Shipment | None:
+    row = (
+        await connection.execute(
+            select(shipments).where(shipments.c.shipment_id == shipment_id).with_for_update()
+        )
+    ).first()
+    return _shipment_from(row) if row is not None else None
+
+
+async def lock_shipment_by_tracking_number(
+    connection: AsyncConnection, tracking_number: str
+) -> Shipment | None:
+    row = (
+        await connection.execute(
+            select(shipments)
+            .where(shipments.c.tracking_number == tracking_number)
+            .with_for_update()
+        )
+    ).first()
+    return _shipment_from(row) if row is not None else None
+
+
+async def lock_order_shipments(connection: AsyncConnection, order_id: str) -> list[Shipment]:
+    rows = (
+        await connection.execute(
+            select(shipments)
+            .where(shipments.c.order_id == order_id)
+            .order_by(shipments.c.created_at, shipments.c.warehouse_id)
+            .with_for_update()
+        )
+    ).all()
+    return [_shipment_from(row) for row in rows]
+
+
+async def order_shipments(connection: AsyncConnection, order_id: str) -> list[Shipment]:
+    rows = (
+        await connection.execute(
+            select(shipments)
+            .where(shipments.c.order_id == order_id)
+            .order_by(shipments.c.created_at, shipments.c.warehouse_id)
+        )
+    ).all()
+    return [_shipment_from(row) for row in rows]
+
+
+async def lock_next_due_shipment(connection: AsyncConnection, now: datetime) -> Shipment | None:
+    """The shipment whose automatic step is most overdue, locked; shipments another
+    replica is stepping right now are skipped rather than waited for, so no two replicas
+    step the same shipment and neither blocks the other."""
+    row = (
+        await connection.execute(
+            select(shipments)
+            .where(shipments.c.next_step_at <= now)
+            .order_by(shipments.c.next_step_at)
+            .limit(1)
+            .with_for_update(skip_locked=True)
+        )
+    ).first()
+    return _shipment_from(row) if row is not None else None
+
+
+async def update_shipment(connection: AsyncConnection, shipment_id: str, **values: Any) -> None:
+    await connection.execute(
+        update(shipments).where(shipments.c.shipment_id == shipment_id).values(**values)
+    )
