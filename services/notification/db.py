@@ -1,0 +1,383 @@
+"""The notification service's tables and the queries on them."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import (
+    Column,
+    DateTime,
+    Index,
+    Integer,
+    MetaData,
+    RowMapping,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+    Uuid,
+    delete,
+    exists,
+    func,
+    select,
+    text,
+    update,
+)
+from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from services.notification.domain import (
+    Audience,
+    Channel,
+    Contact,
+    Notification,
+    NotificationStatus,
+    WebhookSubscription,
+)
+
+metadata = MetaData()
+
+contacts = Table(
+    "contacts",
+    metadata,
+    Column("order_id", String(64), primary_key=True),
+    Column("email", String(254), nullable=False),
+    Column("name", String(200), nullable=False),
+    Column("locale", String(16), nullable=False),
+    Column("channel", String(32), nullable=False),
+    Column("external_order_id", String(128), nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+)
+
+webhook_subscriptions = Table(
+    "webhook_subscriptions",
+    metadata,
+    Column("subscription_id", String(64), primary_key=True),
+    Column("url", String(512), nullable=False, unique=True),
+    Column("secret", String(256), nullable=False),
+    Column("event_types", ARRAY(String(128)), nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+)
+
+notifications = Table(
+    "notifications",
+    metadata,
+    Column("notification_id", String(64), primary_key=True),
+    Column("cause_event_id", Uuid, nullable=False),
+    Column("cause_event_type", String(128), nullable=False),
+    Column("subject_key", String(128), nullable=False),
+    Column("channel", String(16), nullable=False),
+    Column("audience", String(16), nullable=False),
+    Column("recipient", String(512)),
+    Column("template", String(128), nullable=False),
+    Column("subscription_id", String(64)),
+    Column("payload", Text, nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("attempts", Integer, nullable=False, server_default="0"),
+    Column("next_attempt_at", DateTime(timezone=True), nullable=False),
+    Column("last_error", Text),
+    Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Column("sent_at", DateTime(timezone=True)),
+    # One message per (event, recipient, channel). NULLS NOT DISTINCT: a customer whose
+    # address is not known yet is still one recipient.
+    UniqueConstraint(
+        "cause_event_id",
+        "recipient",
+        "channel",
+        name="notifications_one_per_recipient",
+        postgresql_nulls_not_distinct=True,
+    ),
+)
+Index(
+    "notifications_due",
+    notifications.c.next_attempt_at,
+    postgresql_where=text("status = 'pending'"),
+)
+Index("notifications_by_subject", notifications.c.subject_key, notifications.c.created_at)
+
+
+async def remember_contact(connection: AsyncConnection, contact: Contact) -> None:
+    await connection.execute(
+        pg_insert(contacts)
+        .values(
+            order_id=contact.order_id,
+            email=contact.email,
+            name=contact.name,
+            locale=contact.locale,
+            channel=contact.channel,
+            external_order_id=contact.external_order_id,
+        )
+        .on_conflict_do_nothing(index_elements=[contacts.c.order_id])
+    )
+
+
+async def contact_of(connection: AsyncConnection, order_id: str) -> Contact | None:
+    row = (
+        await connection.execute(select(contacts).where(contacts.c.order_id == order_id))
+    ).first()
+    if row is None:
+        return None
+    return Contact(
+        order_id=row.order_id,
+        email=row.email,
+        name=row.name,
+        locale=row.locale,
+        channel=row.channel,
+        external_order_id=row.external_order_id,
+    )
+
+
+async def record_notifications(
+    connection: AsyncConnection, rows: Sequence[Mapping[str, Any]]
+) -> None:
+    """Inserts the notifications; one already recorded for the same (event, recipient,
+    channel) is left as it is."""
+    if rows:
+        await connection.execute(
+            pg_insert(notifications).on_conflict_do_nothing(
+                constraint="notifications_one_per_recipient"
+            ),
+            list(rows),
+        )
+
+
+async def claim_due(
+    connection: AsyncConnection, *, now: datetime, limit: int, lease: timedelta
+) -> list[Notification]:
+    """Takes up to `limit` due notifications for one delivery attempt each.
+
+    The rows are locked with SKIP LOCKED, so replicas claiming at the same moment take
+    different rows; each claimed row counts the attempt and moves its next attempt a
+    lease away, so nobody else takes it while this attempt is under way, and it comes
+    back by itself if this process dies before recording the outcome. A customer
+    notification waits until the customer's address is known, then takes it.
+    """
+    deliverable = notifications.c.recipient.is_not(None) | exists().where(
+        contacts.c.order_id == notifications.c.subject_key
+    )
+    due = (
+        select(notifications.c.notification_id)
+        .where(
+            notifications.c.status == NotificationStatus.PENDING.value,
+            notifications.c.next_attempt_at <= now,
+            deliverable,
+        )
+        .order_by(notifications.c.next_attempt_at)
+        .limit(limit)
+        .with_for_update(skip_locked=True, of=notifications)
+        .cte("due")
+    )
+    customer_address = (
+        select(contacts.c.email)
+        .where(contacts.c.order_id == notifications.c.subject_key)
+        .scalar_subquery()
+    )
+    claimed = await connection.execute(
+        update(notifications)
+        .where(notifications.c.notification_id == due.c.notification_id)
+        .values(
+            attempts=notifications.c.attempts + 1,
+            next_attempt_at=now + lease,
+            recipient=func.coalesce(notifications.c.recipient, customer_address),
+            updated_at=now,
+        )
+        .returning(*notifications.c)
+    )
+    return [_notification(row._mapping) for row in claimed]
+
+
+async def record_sent(
+    connection: AsyncConnection, claimed: Notification, *, now: datetime
+) -> Notification | None:
+    """Marks the claimed attempt sent; None when the claim was lost (another replica
+    took the notification after this attempt outlived its lease)."""
+    return await _close_attempt(
+        connection, claimed, status=NotificationStatus.SENT, last_error=None, sent_at=now, now=now
+    )
+
+
+async def record_retry(
+    connection: AsyncConnection,
+    claimed: Notification,
+    *,
+    error: str,
+    next_attempt_at: datetime,
+    now: datetime,
+) -> Notification | None:
+    return await _close_attempt(
+        connection,
+        claimed,
+        status=NotificationStatus.PENDING,
+        last_error=error,
+        next_attempt_at=next_attempt_at,
+        now=now,
+    )
+
+
+async def record_failed(
+    connection: AsyncConnection, claimed: Notification, *, error: str, now: datetime
+) -> Notification | None:
+    return await _close_attempt(
+        connection, claimed, status=NotificationStatus.FAILED, last_error=error, now=now
+    )
+
+
+async def _close_attempt(
+    connection: AsyncConnection,
+    claimed: Notification,
+    *,
+    status: NotificationStatus,
+    last_error: str | None,
+    now: datetime,
+    **changes: Any,
+) -> Notification | None:
+    row = (
+        await connection.execute(
+            update(notifications)
+            .where(
+                notifications.c.notification_id == claimed.notification_id,
+                notifications.c.status == NotificationStatus.PENDING.value,
+                notifications.c.attempts == claimed.attempts,
+            )
+            .values(status=status.value, last_error=last_error, updated_at=now, **changes)
+            .returning(*notifications.c)
+        )
+    ).first()
+    return _notification(row._mapping) if row is not None else None
+
+
+async def notification(connection: AsyncConnection, notification_id: str) -> Notification | None:
+    row = (
+        await connection.execute(
+            select(notifications).where(notifications.c.notification_id == notification_id)
+        )
+    ).first()
+    return _notification(row._mapping) if row is not None else None
+
+
+async def find_notifications(
+    connection: AsyncConnection,
+    *,
+    subject_key: str | None,
+    status: NotificationStatus | None,
+    limit: int,
+) -> list[Notification]:
+    query = select(notifications).order_by(
+        notifications.c.created_at, notifications.c.notification_id
+    )
+    if subject_key is not None:
+        query = query.where(notifications.c.subject_key == subject_key)
+    if status is not None:
+        query = query.where(notifications.c.status == status.value)
+    rows = await connection.execute(query.limit(limit))
+    return [_notification(row._mapping) for row in rows]
+
+
+def _notification(row: RowMapping) -> Notification:
+    return Notification(
+        notification_id=row["notification_id"],
+        cause_event_id=row["cause_event_id"],
+        cause_event_type=row["cause_event_type"],
+        subject_key=row["subject_key"],
+        channel=Channel(row["channel"]),
+        audience=Audience(row["audience"]),
+        recipient=row["recipient"],
+        template=row["template"],
+        subscription_id=row["subscription_id"],
+        payload=row["payload"],
+        status=NotificationStatus(row["status"]),
+        attempts=row["attempts"],
+        next_attempt_at=row["next_attempt_at"],
+        last_error=row["last_error"],
+        created_at=row["created_at"],
+        updated_at=row["updated_at"],
+        sent_at=row["sent_at"],
+    )
+
+
+async def add_subscription(
+    connection: AsyncConnection,
+    *,
+    subscription_id: str,
+    url: str,
+    secret: str,
+    event_types: Iterable[str],
+) -> WebhookSubscription | None:
+    """The new subscription; None when the URL is subscribed already."""
+    row = (
+        await connection.execute(
+            pg_insert(webhook_subscriptions)
+            .values(
+                subscription_id=subscription_id,
+                url=url,
+                secret=secret,
+                event_types=list(event_types),
+            )
+            .on_conflict_do_nothing(index_elements=[webhook_subscriptions.c.url])
+            .returning(*webhook_subscriptions.c)
+        )
+    ).first()
+    return _subscription(row._mapping) if row is not None else None
+
+
+async def subscription_for_url(connection: AsyncConnection, url: str) -> WebhookSubscription | None:
+    row = (
+        await connection.execute(
+            select(webhook_subscriptions).where(webhook_subscriptions.c.url == url)
+        )
+    ).first()
+    return _subscription(row._mapping) if row is not None else None
+
+
+async def subscription(
+    connection: AsyncConnection, subscription_id: str
+) -> WebhookSubscription | None:
+    row = (
+        await connection.execute(
+            select(webhook_subscriptions).where(
+                webhook_subscriptions.c.subscription_id == subscription_id
+            )
+        )
+    ).first()
+    return _subscription(row._mapping) if row is not None else None
+
+
+async def subscriptions(connection: AsyncConnection) -> list[WebhookSubscription]:
+    rows = await connection.execute(
+        select(webhook_subscriptions).order_by(webhook_subscriptions.c.created_at)
+    )
+    return [_subscription(row._mapping) for row in rows]
+
+
+async def subscriptions_to(
+    connection: AsyncConnection, event_type: str
+) -> list[WebhookSubscription]:
+    rows = await connection.execute(
+        select(webhook_subscriptions)
+        .where(webhook_subscriptions.c.event_types.contains([event_type]))
+        .order_by(webhook_subscriptions.c.subscription_id)
+    )
+    return [_subscription(row._mapping) for row in rows]
+
+
+async def remove_subscription(connection: AsyncConnection, subscription_id: str) -> bool:
+    removed = await connection.execute(
+        delete(webhook_subscriptions)
+        .where(webhook_subscriptions.c.subscription_id == subscription_id)
+        .returning(webhook_subscriptions.c.subscription_id)
+    )
+    return removed.first() is not None
+
+
+def _subscription(row: RowMapping) -> WebhookSubscription:
+    return WebhookSubscription(
+        subscription_id=row["subscription_id"],
+        url=row["url"],
+        secret=row["secret"],
+        event_types=tuple(row["event_types"]),
+        created_at=row["created_at"],
+    )

@@ -1,0 +1,88 @@
+"""The two ways a message leaves: e-mail over SMTP and HMAC-signed webhook POSTs."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from email.message import EmailMessage
+from email.utils import formatdate
+from uuid import UUID
+
+import aiosmtplib
+import httpx
+
+from services.notification.domain import message_id, webhook_signature
+from services.notification.templates import RenderedMessage
+
+
+class DeliveryRefused(Exception):
+    """The receiving end answered, but did not take the message."""
+
+
+@dataclass(frozen=True)
+class SmtpMailer:
+    host: str
+    port: int
+    from_address: str
+    timeout_seconds: float
+
+    def message(self, notification_id: str, to: str, rendered: RenderedMessage) -> EmailMessage:
+        message = EmailMessage()
+        message["From"] = self.from_address
+        message["To"] = to
+        message["Subject"] = rendered.subject
+        message["Date"] = formatdate(localtime=False, usegmt=True)
+        message["Message-ID"] = message_id(notification_id, self.from_address)
+        message.set_content(rendered.body)
+        # After set_content, which replaces every Content-* header.
+        message["Content-Language"] = rendered.locale
+        return message
+
+    async def send(self, notification_id: str, to: str, rendered: RenderedMessage) -> None:
+        """Hands the message to the mail server; raises when it is not accepted.
+
+        Every attempt of one notification carries the same Message-ID: when a message is
+        handed over twice (the process died after the hand-over and before recording it),
+        mail systems recognise the repeat.
+        """
+        await aiosmtplib.send(
+            self.message(notification_id, to, rendered),
+            hostname=self.host,
+            port=self.port,
+            timeout=self.timeout_seconds,
+        )
+
+
+HEADER_EVENT_TYPE = "X-OMS-Event-Type"
+HEADER_EVENT_ID = "X-OMS-Event-Id"
+HEADER_SIGNATURE = "X-OMS-Signature"
+HEADER_TIMESTAMP = "X-OMS-Timestamp"
+
+
+async def post_webhook(
+    client: httpx.AsyncClient,
+    *,
+    url: str,
+    secret: str,
+    event_type: str,
+    event_id: UUID,
+    body: bytes,
+) -> None:
+    """POSTs the event JSON to a subscriber; any answer but 2xx is a failed attempt.
+
+    `X-OMS-Signature` is `sha256=<hex HMAC-SHA256 of the raw body>` under the
+    subscription's secret; `X-OMS-Timestamp` is the sending time in Unix seconds.
+    """
+    response = await client.post(
+        url,
+        content=body,
+        headers={
+            "Content-Type": "application/json",
+            HEADER_EVENT_TYPE: event_type,
+            HEADER_EVENT_ID: str(event_id),
+            HEADER_SIGNATURE: webhook_signature(secret, body),
+            HEADER_TIMESTAMP: str(int(time.time())),
+        },
+    )
+    if not response.is_success:
+        raise DeliveryRefused(f"webhook answered HTTP {response.status_code}")

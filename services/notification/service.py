@@ -1,0 +1,267 @@
+"""The notification service's use cases.
+
+Consuming an event only RECORDS the notifications it calls for, in the consumer's
+transaction: no network I/O happens while a database transaction is open. The dispatcher
+(`dispatcher.py`) delivers them later and records each outcome here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncConnection
+from uuid6 import uuid7
+
+from contracts.base import Event
+from contracts.catalogue import event_class_for
+from contracts.events.notification import (
+    NotificationChannel,
+    NotificationFailed,
+    NotificationSent,
+)
+from contracts.events.order import OrderPlaced
+from services.kit.logs import get_logger
+from services.kit.unit_of_work import UnitOfWork
+from services.notification import db
+from services.notification.domain import (
+    WEBHOOK_TEMPLATE,
+    Audience,
+    Channel,
+    Contact,
+    GiveUp,
+    Notification,
+    NotificationStatus,
+    RetryPolicy,
+    WebhookSubscription,
+)
+from services.notification.messages import EMAIL_PLANS, template_variables
+from services.notification.templates import RenderedMessage, TemplateCatalogue
+
+log = get_logger(__name__)
+
+MAX_ERROR_LENGTH = 2000
+"""NotificationFailed carries at most this much of the last error."""
+
+
+@dataclass(frozen=True)
+class InternalRecipients:
+    """The team addresses internal alerts go to."""
+
+    purchasing: str
+    operations: str
+
+    def address_of(self, audience: Audience) -> str:
+        if audience is Audience.PURCHASING:
+            return self.purchasing
+        if audience is Audience.OPERATIONS:
+            return self.operations
+        raise ValueError(f"{audience} is not an internal audience")
+
+
+def new_notification_id() -> str:
+    return f"ntf_{uuid7().hex}"
+
+
+def new_subscription_id() -> str:
+    return f"whs_{uuid7().hex}"
+
+
+async def remember_customer(uow: UnitOfWork, event: OrderPlaced) -> None:
+    """Keeps how to reach the order's customer, for every later message about the order."""
+    await db.remember_contact(
+        uow.connection,
+        Contact(
+            order_id=event.order_id,
+            email=event.customer.email,
+            name=event.customer.name,
+            locale=event.customer.locale,
+            channel=event.channel,
+            external_order_id=event.external_order_id,
+        ),
+    )
+
+
+async def record_notifications(
+    uow: UnitOfWork, event: Event, recipients: InternalRecipients
+) -> None:
+    """Records every message the event calls for: an e-mail when the event is one people
+    are told about, and one webhook call per subscription to its type.
+
+    A customer e-mail about an order whose OrderPlaced has not arrived yet is recorded
+    without an address; the dispatcher sends it once the address is known.
+    """
+    now = datetime.now(UTC)
+    payload = event.model_dump_json()
+    common: dict[str, Any] = {
+        "cause_event_id": event.event_id,
+        "cause_event_type": event.event_type(),
+        "subject_key": event.subject(),
+        "payload": payload,
+        "status": NotificationStatus.PENDING.value,
+        "next_attempt_at": now,
+    }
+    rows: list[dict[str, Any]] = []
+    plan = EMAIL_PLANS.get(type(event))
+    if plan is not None:
+        if plan.audience is Audience.CUSTOMER:
+            contact = await db.contact_of(uow.connection, event.subject())
+            recipient = contact.email if contact is not None else None
+            if contact is None:
+                log.info("customer address not known yet; the e-mail waits for the order")
+        else:
+            recipient = recipients.address_of(plan.audience)
+        rows.append(
+            {
+                **common,
+                "notification_id": new_notification_id(),
+                "channel": Channel.EMAIL.value,
+                "audience": plan.audience.value,
+                "recipient": recipient,
+                "template": plan.template,
+                "subscription_id": None,
+            }
+        )
+    for subscription in await db.subscriptions_to(uow.connection, event.event_type()):
+        rows.append(
+            {
+                **common,
+                "notification_id": new_notification_id(),
+                "channel": Channel.WEBHOOK.value,
+                "audience": Audience.SUBSCRIBER.value,
+                "recipient": subscription.url,
+                "template": WEBHOOK_TEMPLATE,
+                "subscription_id": subscription.subscription_id,
+            }
+        )
+    await db.record_notifications(uow.connection, rows)
+
+
+async def claim_due(
+    uow: UnitOfWork, *, now: datetime, limit: int, lease: timedelta
+) -> list[Notification]:
+    return await db.claim_due(uow.connection, now=now, limit=limit, lease=lease)
+
+
+async def compose_email(
+    connection: AsyncConnection,
+    claimed: Notification,
+    catalogue: TemplateCatalogue,
+    internal_locale: str,
+) -> RenderedMessage:
+    """The e-mail of a claimed notification, in the customer's language (or the teams'
+    language for internal alerts)."""
+    event = event_class_for(claimed.cause_event_type).model_validate_json(claimed.payload)
+    contact = None
+    locale = internal_locale
+    if claimed.audience is Audience.CUSTOMER:
+        contact = await db.contact_of(connection, claimed.subject_key)
+        if contact is None:
+            raise LookupError(f"no contact for order {claimed.subject_key}")
+        locale = contact.locale
+    chosen = catalogue.locale_for(claimed.template, locale)
+    return catalogue.render(claimed.template, chosen, template_variables(event, contact, chosen))
+
+
+async def webhook_subscription(
+    connection: AsyncConnection, claimed: Notification
+) -> WebhookSubscription | None:
+    if claimed.subscription_id is None:
+        return None
+    return await db.subscription(connection, claimed.subscription_id)
+
+
+async def record_delivered(uow: UnitOfWork, claimed: Notification, *, now: datetime) -> None:
+    sent = await db.record_sent(uow.connection, claimed, now=now)
+    if sent is None:
+        log.warning("delivery outlived its claim", notification_id=claimed.notification_id)
+        return
+    uow.emit(NotificationSent(**_outcome(sent)))
+
+
+async def record_failed_attempt(
+    uow: UnitOfWork, claimed: Notification, *, error: str, policy: RetryPolicy, now: datetime
+) -> None:
+    """Schedules the next attempt, or gives up after the last one."""
+    decision = policy.after_failure(claimed.attempts, now)
+    if isinstance(decision, GiveUp):
+        await give_up(uow, claimed, error=error, now=now)
+        return
+    await db.record_retry(
+        uow.connection, claimed, error=error, next_attempt_at=decision.moment, now=now
+    )
+
+
+async def give_up(uow: UnitOfWork, claimed: Notification, *, error: str, now: datetime) -> None:
+    failed = await db.record_failed(uow.connection, claimed, error=error, now=now)
+    if failed is None:
+        log.warning("failure outlived its claim", notification_id=claimed.notification_id)
+        return
+    uow.emit(NotificationFailed(**_outcome(failed), error=error[:MAX_ERROR_LENGTH]))
+
+
+def _outcome(notification: Notification) -> dict[str, Any]:
+    if notification.recipient is None:
+        raise ValueError(f"notification {notification.notification_id} has no recipient")
+    fields: dict[str, Any] = {
+        "subject_key": notification.subject_key,
+        "notification_id": notification.notification_id,
+        "cause_event_id": notification.cause_event_id,
+        "cause_event_type": notification.cause_event_type,
+        "channel": NotificationChannel(notification.channel.value),
+        "recipient": notification.recipient,
+        "template": notification.template,
+        "attempts": notification.attempts,
+    }
+    return fields
+
+
+@dataclass(frozen=True)
+class AlreadySubscribed:
+    subscription: WebhookSubscription
+
+
+async def subscribe_webhook(
+    uow: UnitOfWork, *, url: str, secret: str, event_types: Iterable[str]
+) -> WebhookSubscription | AlreadySubscribed:
+    """A new subscription; a URL is subscribed once (repeating the request is refused)."""
+    added = await db.add_subscription(
+        uow.connection,
+        subscription_id=new_subscription_id(),
+        url=url,
+        secret=secret,
+        event_types=event_types,
+    )
+    if added is not None:
+        return added
+    existing = await db.subscription_for_url(uow.connection, url)
+    if existing is None:
+        raise LookupError(f"subscription to {url} vanished while subscribing")
+    return AlreadySubscribed(existing)
+
+
+async def find_notifications(
+    connection: AsyncConnection,
+    *,
+    subject_key: str | None,
+    status: NotificationStatus | None,
+    limit: int,
+) -> list[Notification]:
+    return await db.find_notifications(
+        connection, subject_key=subject_key, status=status, limit=limit
+    )
+
+
+async def notification(connection: AsyncConnection, notification_id: str) -> Notification | None:
+    return await db.notification(connection, notification_id)
+
+
+async def list_subscriptions(connection: AsyncConnection) -> list[WebhookSubscription]:
+    return await db.subscriptions(connection)
+
+
+async def unsubscribe_webhook(uow: UnitOfWork, subscription_id: str) -> bool:
+    """True when the subscription existed. Webhook calls it still owed fail when due."""
+    return await db.remove_subscription(uow.connection, subscription_id)

@@ -1,0 +1,96 @@
+"""Real receiving ends for the notification tests: an SMTP server and a webhook endpoint,
+both in the test process on 127.0.0.1."""
+
+from __future__ import annotations
+
+import contextlib
+import socket
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass
+from email.message import EmailMessage
+from email.parser import BytesParser
+from email.policy import default
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+from aiosmtpd.controller import Controller
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+class MailCollector:
+    """aiosmtpd handler keeping every message it accepts."""
+
+    def __init__(self) -> None:
+        self.messages: list[EmailMessage] = []
+
+    async def handle_DATA(self, _server: Any, _session: Any, envelope: Any) -> str:
+        parsed = BytesParser(policy=default).parsebytes(envelope.original_content)
+        assert isinstance(parsed, EmailMessage)
+        self.messages.append(parsed)
+        return "250 OK"
+
+    def to(self, address: str) -> list[EmailMessage]:
+        return [message for message in self.messages if message["To"] == address]
+
+
+@contextlib.contextmanager
+def smtp_server() -> Iterator[tuple[MailCollector, int]]:
+    collector = MailCollector()
+    port = free_port()
+    controller = Controller(collector, hostname="127.0.0.1", port=port)
+    controller.start()
+    try:
+        yield collector, port
+    finally:
+        controller.stop()
+
+
+@dataclass(frozen=True)
+class WebhookCall:
+    path: str
+    headers: dict[str, str]
+    body: bytes
+
+
+class WebhookReceiver:
+    """Records every POST; answers 500 on paths under /failing, 204 elsewhere."""
+
+    def __init__(self) -> None:
+        self.calls: list[WebhookCall] = []
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                length = int(self.headers.get("Content-Length", "0"))
+                receiver.calls.append(
+                    WebhookCall(self.path, dict(self.headers.items()), self.rfile.read(length))
+                )
+                self.send_response(500 if self.path.startswith("/failing") else 204)
+                self.end_headers()
+
+            def log_message(self, format: str, *args: Any) -> None:
+                """Quiet: the test asserts on the calls instead."""
+
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.base_url = f"http://127.0.0.1:{self._server.server_address[1]}"
+
+    def calls_to(self, path: str) -> list[WebhookCall]:
+        return [call for call in self.calls if call.path == path]
+
+    @contextlib.contextmanager
+    def running(self) -> Iterator[WebhookReceiver]:
+        thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        thread.start()
+        try:
+            yield self
+        finally:
+            self._server.shutdown()
+            self._server.server_close()
+            thread.join(timeout=5)
