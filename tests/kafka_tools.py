@@ -11,12 +11,19 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
 
-async def create_topics(bootstrap: str, *names: str, partitions: int = 3) -> None:
+async def create_topics(
+    bootstrap: str, *names: str, partitions: int = 3, configs: dict[str, str] | None = None
+) -> None:
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
     await admin.start()
     try:
         await admin.create_topics(
-            [NewTopic(name, num_partitions=partitions, replication_factor=1) for name in names]
+            [
+                NewTopic(
+                    name, num_partitions=partitions, replication_factor=1, topic_configs=configs
+                )
+                for name in names
+            ]
         )
     finally:
         await admin.close()

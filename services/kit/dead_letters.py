@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from aiokafka import AIOKafkaProducer
+from aiokafka.errors import MessageSizeTooLargeError
 
 from contracts.catalogue import dead_letter_topic
 
@@ -22,6 +23,8 @@ SOURCE_TOPIC = "dlq_topic"
 SOURCE_PARTITION = "dlq_partition"
 SOURCE_OFFSET = "dlq_offset"
 CONSUMER_GROUP = "dlq_consumer_group"
+
+VALUE_OMITTED = "dlq_value_omitted_bytes"
 
 MAX_ERROR_MESSAGE_BYTES = 4096
 
@@ -66,6 +69,15 @@ class DeadLetterPublisher:
             (SOURCE_OFFSET, str(record.offset).encode()),
             (CONSUMER_GROUP, self._group.encode()),
         ]
-        await self._producer.send_and_wait(
-            self.topic, value=record.value, key=record.key, headers=headers
-        )
+        try:
+            await self._producer.send_and_wait(
+                self.topic, value=record.value, key=record.key, headers=headers
+            )
+        except MessageSizeTooLargeError:
+            # Too big to copy (the broker took it, but not with our headers, or the topic
+            # allows less): the dead letter points at the original by topic, partition
+            # and offset instead. Waiting would block the partition for ever.
+            headers.append((VALUE_OMITTED, str(len(record.value)).encode()))
+            await self._producer.send_and_wait(
+                self.topic, value=None, key=record.key, headers=headers
+            )

@@ -210,3 +210,37 @@ async def test_records_that_are_not_valid_events_are_dead_lettered_and_the_consu
     assert "fails its contract" in messages[0]
     assert "fails its contract" in messages[1]
     assert "missing CloudEvents headers" in messages[2]
+
+
+async def test_a_record_too_big_to_copy_is_dead_lettered_by_reference_and_the_consumer_goes_on(
+    scene: Scene,
+) -> None:
+    small_letters_group = f"kit-test-small-{uuid.uuid4().hex[:8]}"
+    await create_topics(
+        scene.bootstrap,
+        dead_letter_topic(small_letters_group),
+        configs={"max.message.bytes": str(64 * 1024)},
+    )
+    template = encode(sample_event("ord-huge"), source="/oms/kit-test")
+    huge_value = b"x" * (200 * 1024)
+    good = encode(sample_event("ord-after-huge"), source="/oms/kit-test")
+    await publish(
+        scene.bootstrap,
+        scene.topic,
+        [(b"ord-huge", huge_value, template.headers), (good.key, good.value, good.headers)],
+    )
+
+    async with started_producer(scene.bootstrap) as producer:
+        pipeline = make_pipeline(scene.consumer_db, producer, small_letters_group, Metrics())
+        async with running_consumer(scene.bootstrap, scene.topic, small_letters_group, pipeline):
+
+            async def good_applied() -> bool:
+                return await effect_counts(scene.consumer_db) == {"ord-after-huge": 1}
+
+            await eventually(good_applied)
+
+    [letter] = await read_all(scene.bootstrap, dead_letter_topic(small_letters_group), expect=1)
+    headers = dict(letter.headers)
+    assert letter.value is None
+    assert headers[dead_letters.VALUE_OMITTED] == str(len(huge_value)).encode()
+    assert headers[dead_letters.SOURCE_TOPIC] == scene.topic.encode()
