@@ -30,15 +30,23 @@ infra-up: $(INSTALLED) ## Start Kafka (KRaft) and PostgreSQL locally; a no-op wh
 infra-down: ## Stop the local Kafka and PostgreSQL
 	bash deploy/local/infra.sh down
 
-up: infra-up ## Start the infrastructure and the five services in the background
-	PYTHON=$(PY) bash deploy/local/services.sh start $(SERVICES)
+# The demo runs fulfilment in automatic mode (the warehouse and the carrier simulated).
+DEMO_ENV := OMS_FULFILMENT_AUTO=true \
+	OMS_WAREHOUSE_COUNTRIES='{"wh-paris":"FR","wh-lyon":"FR","wh-berlin":"DE"}'
+
+up: infra-up ## Start the infrastructure and the five services, then run the demo
+	$(DEMO_ENV) PYTHON=$(PY) bash deploy/local/services.sh start mail $(SERVICES)
+	$(PY) -m demo
+
+demo: ## Push another stream of demo orders through the running system
+	$(PY) -m demo
 
 down: ## Stop the services and the infrastructure
-	bash deploy/local/services.sh stop $(SERVICES)
+	bash deploy/local/services.sh stop $(SERVICES) mail
 	bash deploy/local/infra.sh down
 
 status: ## Show what is running
-	bash deploy/local/infra.sh status; bash deploy/local/services.sh status $(SERVICES)
+	bash deploy/local/infra.sh status; bash deploy/local/services.sh status mail $(SERVICES)
 
 test: $(INSTALLED) ## Run every test (starts its own Kafka and PostgreSQL when none is given)
 	$(VENV)/bin/pytest
@@ -52,8 +60,9 @@ contracts: $(INSTALLED) ## Export the event JSON Schemas and the AsyncAPI docume
 lint: $(INSTALLED) ## ruff, mypy and the import contracts
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
-	$(VENV)/bin/mypy contracts services tests
+	$(VENV)/bin/mypy contracts services demo tests
 	$(VENV)/bin/lint-imports
 
 clean: down ## Stop everything and delete local state (Kafka data, databases, logs)
-	rm -rf .local/state .local/test-infra
+	rm -rf .local/kafka-data .local/postgres-data .local/postgres-run .local/logs .local/run \
+		.local/test-infra
