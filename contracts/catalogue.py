@@ -92,6 +92,14 @@ def event_class_for(event_type: str) -> type[Event]:
         raise UnknownEventType(f"unknown event type {event_type!r}") from None
 
 
+def events_on(topic_name: str) -> tuple[type[Event], ...] | None:
+    """The event types that travel on a catalogue topic; None for a topic not in it."""
+    for topic in TOPICS:
+        if topic.name == topic_name:
+            return topic.events
+    return None
+
+
 def topic_of(event_class: type[Event]) -> str:
     return _TOPIC_OF[event_class]
 

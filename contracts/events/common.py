@@ -138,7 +138,9 @@ class OrderLine(ContractModel):
     sku: Sku
     quantity: Quantity
     unit_price: Money = Field(description="Price of one unit")
-    line_total: Money = Field(description="unit_price times quantity, after line discounts")
+    line_total: Money = Field(
+        description="unit_price times quantity; a line discount is folded into unit_price"
+    )
 
 
 class SkuQuantity(ContractModel):

@@ -4,14 +4,41 @@ first, which loses an event when the process dies mid-handler)."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import dataclasses
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any
 
+from aiokafka import ConsumerRecord
 from faststream import AckPolicy
 from faststream.kafka import KafkaBroker, KafkaMessage
 from faststream.message import StreamMessage
 
 from services.kit.dead_letters import ConsumedRecord
 from services.kit.pipeline import EventPipeline
+
+
+async def _lenient_parse(
+    record: ConsumerRecord[bytes, bytes],
+    parse: Callable[[ConsumerRecord[bytes, bytes]], Awaitable[StreamMessage[Any]]],
+) -> StreamMessage[Any]:
+    """FastStream decodes header values as strict UTF-8 and, on one bad byte, only logs
+    the error: the record would be skipped and later commits would pass it. Parse a copy
+    with the bad bytes replaced instead, keeping the untouched record as the raw message
+    so its dead letter carries the original bytes."""
+    try:
+        return await parse(record)
+    except UnicodeDecodeError:
+        readable = dataclasses.replace(
+            record,
+            headers=[
+                (name, value.decode("utf-8", "replace").encode()) for name, value in record.headers
+            ],
+        )
+        if hasattr(record, "consumer"):
+            readable.consumer = record.consumer
+        message = await parse(readable)
+        message.raw_message = record
+        return message
 
 
 async def _raw_body(message: StreamMessage[object]) -> bytes:
@@ -34,6 +61,7 @@ def subscribe(
         group_id=group_id,
         ack_policy=AckPolicy.MANUAL,
         auto_offset_reset="earliest" if from_beginning else "latest",
+        parser=_lenient_parse,
         decoder=_raw_body,
         # Handlers are short transactions; a stall this long means the process is stuck.
         max_poll_interval_ms=120_000,

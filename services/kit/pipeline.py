@@ -25,6 +25,7 @@ from tenacity import (
 )
 
 from contracts.base import Event
+from contracts.catalogue import events_on
 from contracts.wire import (
     HEADER_CORRELATION_ID,
     HEADER_ID,
@@ -38,6 +39,7 @@ from services.kit.dead_letters import ConsumedRecord, DeadLetterPublisher
 from services.kit.errors import is_transient
 from services.kit.logs import get_logger
 from services.kit.metrics import Metrics
+from services.kit.topics import TopicNames
 from services.kit.unit_of_work import Cause, UnitOfWork
 
 log = get_logger(__name__)
@@ -77,6 +79,7 @@ class EventPipeline:
         max_attempts: int = 3,
         transient_retry_seconds: float = 20.0,
         invalid_record_handler: InvalidRecordHandler | None = None,
+        topic_names: TopicNames | None = None,
     ) -> None:
         self._service = service
         self._unit_of_work = unit_of_work
@@ -86,6 +89,7 @@ class EventPipeline:
         self._max_attempts = max_attempts
         self._transient_retry_seconds = transient_retry_seconds
         self._invalid_record_handler = invalid_record_handler
+        self._topic_names = topic_names or TopicNames()
 
     async def process(self, record: ConsumedRecord) -> Outcome:
         outcome = await self._process(record)
@@ -96,6 +100,7 @@ class EventPipeline:
         headers = header_map(record.headers)
         try:
             event = decode(headers, record.value)
+            self._check_topic(record.topic, event)
         except InvalidEvent as error:
             return await self._process_invalid(record, headers, error)
         handler = self._routes.get(type(event))
@@ -126,6 +131,13 @@ class EventPipeline:
             order_id=event.subject(), event_id=str(event.event_id), event_type=event.event_type()
         ):
             return await self._apply(record, apply, cause, event.event_type())
+
+    def _check_topic(self, topic: str, event: Event) -> None:
+        """A valid event on the wrong topic (a StockReserved on the channel topic) is not
+        acted on: only the topic's own producer may make its facts."""
+        allowed = events_on(self._topic_names.logical(topic))
+        if allowed is not None and type(event) not in allowed:
+            raise InvalidEvent(f"{event.event_type()} does not travel on {topic}")
 
     async def _process_invalid(
         self, record: ConsumedRecord, headers: Mapping[str, str], error: InvalidEvent

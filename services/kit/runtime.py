@@ -15,6 +15,7 @@ from typing import Any
 import uvicorn
 from aiokafka import AIOKafkaProducer
 from fastapi import APIRouter, FastAPI, Response
+from fastapi.responses import PlainTextResponse
 from faststream.kafka import KafkaBroker
 from faststream.kafka.opentelemetry import KafkaTelemetryMiddleware
 from opentelemetry.sdk.trace import SpanProcessor
@@ -139,12 +140,13 @@ class ServiceRuntime:
                 max_attempts=settings.handler_max_attempts,
                 transient_retry_seconds=settings.transient_retry_seconds,
                 invalid_record_handler=self.definition.invalid_record_handler,
+                topic_names=self.topic_names,
             )
             subscribe(
                 self.broker,
                 pipeline,
                 topics=self.topics,
-                group_id=settings.group_id,
+                group_id=self.topic_names.consumer_group(settings.group_id),
                 from_beginning=settings.consume_from_beginning,
             )
             await self.broker.start()
@@ -187,6 +189,9 @@ def create_http_app(runtime: ServiceRuntime, routers: Sequence[APIRouter] = ()) 
     app = FastAPI(
         title=f"OMS {runtime.definition.name} service",
         lifespan=lifespan,
+        # FastAPI answers 400 on its own for a body it cannot even parse (not UTF-8,
+        # nested too deep): say so in every operation's contract.
+        responses={400: {"description": "The request body could not be parsed"}},
     )
     app.state.runtime = runtime
 
@@ -201,7 +206,13 @@ def create_http_app(runtime: ServiceRuntime, routers: Sequence[APIRouter] = ()) 
         response.status_code = 503
         return {"status": "database unavailable"}
 
-    @app.get("/metrics", tags=["operations"], summary="Prometheus metrics")
+    @app.get(
+        "/metrics",
+        tags=["operations"],
+        summary="Prometheus metrics",
+        response_class=PlainTextResponse,
+        responses={200: {"content": {CONTENT_TYPE_LATEST: {}}}},
+    )
     async def metrics() -> Response:
         return Response(generate_latest(runtime.metrics.registry), media_type=CONTENT_TYPE_LATEST)
 

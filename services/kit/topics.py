@@ -28,6 +28,10 @@ class TopicNames:
     def of_event(self, event_class: type[Event]) -> str:
         return self.physical(topic_of(event_class))
 
+    def consumer_group(self, group: str) -> str:
+        """Groups are namespaced too: isolated systems must not rebalance each other."""
+        return f"{self.namespace}.{group}" if self.namespace else group
+
     def dead_letters(self, consumer_group: str) -> str:
         return self.physical(dead_letter_topic(consumer_group))
 

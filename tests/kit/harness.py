@@ -23,6 +23,7 @@ from services.kit.dead_letters import DeadLetterPublisher
 from services.kit.metrics import Metrics
 from services.kit.pipeline import EventPipeline
 from services.kit.relay import OutboxRelay
+from services.kit.topics import TopicNames
 from services.kit.unit_of_work import Cause, UnitOfWork
 
 test_metadata = MetaData()
@@ -73,7 +74,11 @@ def make_relay(engine: AsyncEngine, producer: AIOKafkaProducer, metrics: Metrics
 
 
 def make_pipeline(
-    engine: AsyncEngine, producer: AIOKafkaProducer, group: str, metrics: Metrics
+    engine: AsyncEngine,
+    producer: AIOKafkaProducer,
+    group: str,
+    metrics: Metrics,
+    topic_names: TopicNames | None = None,
 ) -> EventPipeline:
     def unit_of_work(cause: Cause) -> UnitOfWork:
         return UnitOfWork(engine, source="/oms/kit-test", cause=cause)
@@ -86,15 +91,17 @@ def make_pipeline(
         metrics=metrics,
         max_attempts=2,
         transient_retry_seconds=5.0,
+        topic_names=topic_names,
     )
 
 
 @contextlib.asynccontextmanager
 async def running_consumer(
-    bootstrap: str, topic: str, group: str, pipeline: EventPipeline
+    bootstrap: str, topic: str | list[str], group: str, pipeline: EventPipeline
 ) -> AsyncIterator[None]:
     broker = KafkaBroker(bootstrap)
-    subscribe(broker, pipeline, topics=[topic], group_id=group, from_beginning=True)
+    topics = [topic] if isinstance(topic, str) else topic
+    subscribe(broker, pipeline, topics=topics, group_id=group, from_beginning=True)
     await broker.start()
     try:
         yield

@@ -19,6 +19,7 @@ from contracts.wire import encode
 from services.kit import dead_letters
 from services.kit.metrics import Metrics
 from services.kit.tables import outbox
+from services.kit.topics import TopicNames
 from services.kit.unit_of_work import UnitOfWork
 from tests.infrastructure import REPO, Infrastructure
 from tests.kafka_tools import create_topics, eventually, publish, read_all, unique_topic
@@ -244,3 +245,39 @@ async def test_a_record_too_big_to_copy_is_dead_lettered_by_reference_and_the_co
     assert letter.value is None
     assert headers[dead_letters.VALUE_OMITTED] == str(len(huge_value)).encode()
     assert headers[dead_letters.SOURCE_TOPIC] == scene.topic.encode()
+
+
+async def test_a_valid_event_on_a_topic_it_does_not_travel_on_is_dead_lettered_not_applied(
+    scene: Scene,
+) -> None:
+    names = TopicNames(f"t{uuid.uuid4().hex[:10]}")
+    order_topic, inventory_topic = (
+        names.physical("oms.order.v1"),
+        names.physical("oms.inventory.v1"),
+    )
+    await create_topics(scene.bootstrap, order_topic, inventory_topic)
+    await create_topics(scene.bootstrap, dead_letter_topic(f"{scene.group}-topics"))
+    misplaced = encode(sample_event("ord-misplaced"), source="/oms/intruder")
+    rightful = encode(sample_event("ord-rightful"), source="/oms/order")
+    await publish(
+        scene.bootstrap, inventory_topic, [(misplaced.key, misplaced.value, misplaced.headers)]
+    )
+    await publish(scene.bootstrap, order_topic, [(rightful.key, rightful.value, rightful.headers)])
+
+    group = f"{scene.group}-topics"
+    async with started_producer(scene.bootstrap) as producer:
+        pipeline = make_pipeline(scene.consumer_db, producer, group, Metrics(), names)
+        async with running_consumer(
+            scene.bootstrap, [order_topic, inventory_topic], group, pipeline
+        ):
+
+            async def rightful_applied() -> bool:
+                return await effect_counts(scene.consumer_db) == {"ord-rightful": 1}
+
+            await eventually(rightful_applied)
+        [letter] = await read_all(scene.bootstrap, dead_letter_topic(group), expect=1)
+
+    assert letter.value == misplaced.value
+    message = dict(letter.headers)[dead_letters.ERROR_MESSAGE].decode()
+    assert f"oms.OrderConfirmed.v1 does not travel on {inventory_topic}" in message
+    assert await effect_counts(scene.consumer_db) == {"ord-rightful": 1}
