@@ -134,7 +134,7 @@ class Demo:
         prefix = f"demo-{self.run_id}-"
         return {
             s["external_order_id"]: s
-            for s in answer.json()
+            for s in answer.json()["items"]
             if s["external_order_id"].startswith(prefix)
         }
 

@@ -57,4 +57,6 @@ def create_app(settings: OrderSettings | None = None) -> FastAPI:
         ),
     )
     runtime = ServiceRuntime(settings, definition)
-    return create_http_app(runtime, [api.router(runtime, policy)])
+    app = create_http_app(runtime, [api.router(runtime, policy)])
+    app.add_middleware(api.BodySizeLimit)
+    return app

@@ -32,6 +32,7 @@ from sqlalchemy import (
     insert,
     select,
     text,
+    tuple_,
     update,
 )
 from sqlalchemy.dialects.postgresql import JSONB
@@ -79,6 +80,9 @@ orders = Table(
     UniqueConstraint("channel", "external_order_id", name="orders_channel_external_order_id_key"),
 )
 Index("orders_status", orders.c.status)
+# The listing's keyset (newest first) and its customer filter.
+Index("orders_created", orders.c.created_at, orders.c.order_id)
+Index("orders_customer_id", orders.c.customer["customer_id"].astext)
 Index(
     "orders_awaiting_completion",
     orders.c.status,
@@ -170,6 +174,35 @@ order_notifications = Table(
     Column("recipient", String(512), nullable=False),
     Column("template", String(128), nullable=False),
     Column("sent_at", DateTime(timezone=True), nullable=False),
+)
+
+order_idempotency_keys = Table(
+    "order_idempotency_keys",
+    metadata,
+    # The client's Idempotency-Key of a POST /orders: one answer per key, for ever.
+    Column("key", String(255), primary_key=True),
+    Column("body_hash", String(64), nullable=False),
+    Column("response_status", Integer, nullable=False),
+    Column("order_id", String(64), ForeignKey("orders.order_id"), nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+)
+
+order_timeline = Table(
+    "order_timeline",
+    metadata,
+    Column("event_id", Uuid, primary_key=True),
+    Column("order_id", String(64), ForeignKey("orders.order_id"), nullable=False),
+    Column("event_type", String(128), nullable=False),
+    Column("source", String(32), nullable=False),
+    Column("occurred_at", DateTime(timezone=True), nullable=False),
+    Column("summary", String(500), nullable=False),
+    Column("details", JSONB, nullable=False),
+)
+Index(
+    "order_timeline_order",
+    order_timeline.c.order_id,
+    order_timeline.c.occurred_at,
+    order_timeline.c.event_id,
 )
 
 JsonValue = Any
@@ -332,18 +365,32 @@ async def history_of(connection: AsyncConnection, order_id: str) -> Sequence[Row
 async def find_orders(
     connection: AsyncConnection,
     *,
-    channel: str | None,
-    external_order_id: str | None,
-    status: str | None,
+    channel: str | None = None,
+    external_order_id: str | None = None,
+    status: str | None = None,
+    customer_id: str | None = None,
+    placed_from: datetime | None = None,
+    placed_before: datetime | None = None,
+    placed_until: datetime | None = None,
+    after: tuple[datetime, str] | None = None,
     limit: int,
 ) -> Sequence[RowMapping]:
+    """Newest first; `after` is the (created_at, order_id) of the last order already seen.
+    `placed_before` excludes its bound, `placed_until` includes it."""
     statement = select(orders).order_by(orders.c.created_at.desc(), orders.c.order_id.desc())
-    if channel is not None:
-        statement = statement.where(orders.c.channel == channel)
-    if external_order_id is not None:
-        statement = statement.where(orders.c.external_order_id == external_order_id)
-    if status is not None:
-        statement = statement.where(orders.c.status == status)
+    conditions = [
+        orders.c.channel == channel if channel is not None else None,
+        orders.c.external_order_id == external_order_id if external_order_id is not None else None,
+        orders.c.status == status if status is not None else None,
+        orders.c.customer["customer_id"].astext == customer_id if customer_id is not None else None,
+        orders.c.placed_at >= placed_from if placed_from is not None else None,
+        orders.c.placed_at < placed_before if placed_before is not None else None,
+        orders.c.placed_at <= placed_until if placed_until is not None else None,
+        tuple_(orders.c.created_at, orders.c.order_id) < tuple_(*after)
+        if after is not None
+        else None,
+    ]
+    statement = statement.where(*(condition for condition in conditions if condition is not None))
     result = await connection.execute(statement.limit(limit))
     return result.mappings().all()
 
@@ -469,5 +516,49 @@ async def notifications_of(connection: AsyncConnection, order_id: str) -> Sequen
         select(order_notifications)
         .where(order_notifications.c.order_id == order_id)
         .order_by(order_notifications.c.sent_at)
+    )
+    return result.mappings().all()
+
+
+# --- idempotency keys -----------------------------------------------------------------------
+
+
+async def idempotency_key(connection: AsyncConnection, key: str) -> RowMapping | None:
+    result = await connection.execute(
+        select(order_idempotency_keys).where(order_idempotency_keys.c.key == key)
+    )
+    return result.mappings().first()
+
+
+async def insert_idempotency_key(
+    connection: AsyncConnection, *, key: str, body_hash: str, response_status: int, order_id: str
+) -> bool:
+    """False when the key is taken: a concurrent request with the same key waits on the
+    primary key until the other transaction ends, then lands here."""
+    result = await connection.execute(
+        pg_insert(order_idempotency_keys)
+        .values(key=key, body_hash=body_hash, response_status=response_status, order_id=order_id)
+        .on_conflict_do_nothing(index_elements=[order_idempotency_keys.c.key])
+        .returning(order_idempotency_keys.c.key)
+    )
+    return result.first() is not None
+
+
+# --- timeline -------------------------------------------------------------------------------
+
+
+async def insert_timeline_entry(connection: AsyncConnection, values: dict[str, JsonValue]) -> None:
+    await connection.execute(
+        pg_insert(order_timeline)
+        .values(**values)
+        .on_conflict_do_nothing(index_elements=[order_timeline.c.event_id])
+    )
+
+
+async def timeline_of(connection: AsyncConnection, order_id: str) -> Sequence[RowMapping]:
+    result = await connection.execute(
+        select(order_timeline)
+        .where(order_timeline.c.order_id == order_id)
+        .order_by(order_timeline.c.occurred_at, order_timeline.c.event_id)
     )
     return result.mappings().all()

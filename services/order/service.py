@@ -19,13 +19,13 @@ from pydantic import BaseModel, ValidationError
 from sqlalchemy import RowMapping
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from contracts.base import Money, OrderEvent, new_event_id
+from contracts.base import Event, Money, OrderEvent, new_event_id
 from contracts.events import order as order_events
 from contracts.events.channel import OrderSubmitted
 from contracts.events.common import Address, Customer, SkuQuantity
 from contracts.events.fulfilment import Delivered, ShipmentCancelled, ShipmentCreated, Shipped
 from contracts.events.inventory import StockReservationFailed, StockReserved
-from contracts.events.notification import NotificationSent
+from contracts.events.notification import NotificationOutcome, NotificationSent
 from contracts.events.order import (
     CancellationReason,
     OrderCancelled,
@@ -38,13 +38,16 @@ from contracts.events.order import (
     OrderShippingAddressChanged,
 )
 from contracts.events.returns import RefundIssued, Returned, ReturnRejected, ReturnRequested
+from contracts.wire import MAX_EVENT_BYTES
 from services.kit.logs import get_logger
 from services.kit.unit_of_work import UnitOfWork
-from services.order import db, domain
+from services.order import db, domain, timeline
 from services.order.domain import OrderStatus, Refusal, Transition
 from services.order.views import (
     LineView,
     NotificationView,
+    OrderCursor,
+    OrderPage,
     OrderSummary,
     OrderView,
     ProductView,
@@ -54,6 +57,7 @@ from services.order.views import (
     ReturnView,
     ShipmentView,
     StatusChangeView,
+    TimelineEntryView,
 )
 
 log = get_logger(__name__)
@@ -117,13 +121,30 @@ class InconsistentOrderState(RuntimeError):
 async def submit_order(
     uow: UnitOfWork, submitted: OrderSubmitted, policy: IntakePolicy, cause: ChangeCause
 ) -> IntakeResult:
-    """Places or rejects a channel's order, once per (channel, external_order_id)."""
+    """Places or rejects a channel's order, once per (channel, external_order_id). Both
+    ways in (the channel topic and POST /orders) come here."""
     connection = uow.connection
     existing = await db.order_by_channel_id(
         connection, submitted.channel, submitted.external_order_id
     )
     if existing is not None:
-        return _duplicate(existing)
+        duplicate = _duplicate(existing)
+        await _record_submission(uow, submitted, duplicate, cause)
+        return duplicate
+    unstorable = _unstorable_text(submitted)
+    if unstorable:
+        result = await _store_contract_rejection(
+            uow,
+            OrderRejected(
+                order_id=domain.order_id_from(new_event_id()),
+                channel=submitted.channel,
+                external_order_id=submitted.external_order_id,
+                reasons=unstorable,
+            ),
+            cause,
+        )
+        await _record_submission(uow, submitted, result, cause)
+        return result
     sellable = await db.sellable_skus(connection, {line.sku for line in submitted.lines})
     rejections = domain.validate_submission(
         _submission(submitted),
@@ -162,7 +183,11 @@ async def submit_order(
             "total_minor": submitted.total.amount_minor,
         }
     if not await db.insert_order(connection, values):
-        return await _concurrent_duplicate(uow, submitted.channel, submitted.external_order_id)
+        concurrent = await _concurrent_duplicate(
+            uow, submitted.channel, submitted.external_order_id
+        )
+        await _record_submission(uow, submitted, concurrent, cause)
+        return concurrent
     await db.record_status(
         connection,
         order_id,
@@ -173,13 +198,17 @@ async def submit_order(
         actor=cause.actor,
     )
     if reasons:
-        uow.emit(
+        await _record_submission(
+            uow, submitted, IntakeResult(IntakeOutcome.REJECTED, order_id, reasons), cause
+        )
+        await _emit(
+            uow,
             OrderRejected(
                 order_id=order_id,
                 channel=submitted.channel,
                 external_order_id=submitted.external_order_id,
                 reasons=reasons,
-            )
+            ),
         )
         log.info(
             "order rejected",
@@ -201,7 +230,9 @@ async def submit_order(
             for line in submitted.lines
         ],
     )
-    uow.emit(
+    await _record_submission(uow, submitted, IntakeResult(IntakeOutcome.PLACED, order_id), cause)
+    await _emit(
+        uow,
         OrderPlaced(
             order_id=order_id,
             channel=submitted.channel,
@@ -216,7 +247,7 @@ async def submit_order(
             shipping_speed=submitted.shipping_speed,
             placed_at=submitted.submitted_at,
             placed_by=submitted.placed_by,
-        )
+        ),
     )
     log.info("order placed", order_id=order_id, channel=submitted.channel)
     return IntakeResult(IntakeOutcome.PLACED, order_id)
@@ -227,18 +258,20 @@ async def reject_contract_violation(
 ) -> bool:
     """Answers a channel record that breaks the inbound contract with OrderRejected
     (contract_violation), when its channel and external order id can still be read.
-    False when they cannot: the record is then a dead letter."""
+    False when they cannot, or when the record is over the size limit (it is not read at
+    all then): the record is then a dead letter."""
+    if len(raw) > MAX_EVENT_BYTES:
+        return False
     try:
         payload = json.loads(raw)
     except ValueError:
         return False
     if not isinstance(payload, dict):
         return False
-    order_id = domain.order_id_from(new_event_id())
     try:
         rejected = OrderRejected.model_validate(
             {
-                "order_id": order_id,
+                "order_id": domain.order_id_from(new_event_id()),
                 "channel": payload.get("channel"),
                 "external_order_id": payload.get("external_order_id"),
                 "reasons": _contract_violations(raw, error),
@@ -246,17 +279,25 @@ async def reject_contract_violation(
         )
     except ValidationError:
         return False
+    await _store_contract_rejection(uow, rejected, cause)
+    return True
+
+
+async def _store_contract_rejection(
+    uow: UnitOfWork, rejected: OrderRejected, cause: ChangeCause
+) -> IntakeResult:
+    """Keeps nothing of a submission that broke the contract but its identity and the
+    reasons (the rest may not even be storable), and announces the rejection."""
     connection = uow.connection
     existing = await db.order_by_channel_id(
         connection, rejected.channel, rejected.external_order_id
     )
     if existing is not None:
-        _duplicate(existing)
-        return True
+        return _duplicate(existing)
     inserted = await db.insert_order(
         connection,
         {
-            "order_id": order_id,
+            "order_id": rejected.order_id,
             "channel": rejected.channel,
             "external_order_id": rejected.external_order_id,
             "status": OrderStatus.REJECTED.value,
@@ -264,20 +305,67 @@ async def reject_contract_violation(
         },
     )
     if not inserted:
-        await _concurrent_duplicate(uow, rejected.channel, rejected.external_order_id)
-        return True
+        return await _concurrent_duplicate(uow, rejected.channel, rejected.external_order_id)
     await db.record_status(
         connection,
-        order_id,
+        rejected.order_id,
         None,
         OrderStatus.REJECTED.value,
         cause_event_id=cause.event_id,
         command=cause.command,
         actor=cause.actor,
     )
-    uow.emit(rejected)
-    log.info("order rejected for breaking the contract", order_id=order_id)
-    return True
+    await _emit(uow, rejected)
+    log.info("order rejected for breaking the contract", order_id=rejected.order_id)
+    return IntakeResult(IntakeOutcome.REJECTED, rejected.order_id, rejected.reasons)
+
+
+def _unstorable_text(submitted: OrderSubmitted) -> tuple[OrderRejectionReason, ...]:
+    """Text with NUL characters passes the contract but PostgreSQL cannot store it:
+    a contract violation of its own, one reason per field."""
+    return tuple(
+        OrderRejectionReason(
+            code=OrderRejectionCode.CONTRACT_VIOLATION,
+            field=path[:256],
+            message="contains a NUL character (U+0000), which is not accepted in text",
+        )
+        for path in nul_paths(submitted.model_dump(mode="json"))[:MAX_REJECTION_REASONS]
+    )
+
+
+def nul_paths(value: object, path: str = "") -> list[str]:
+    """Dotted paths of the strings in decoded JSON that hold a NUL character."""
+    if isinstance(value, str):
+        return [path] if "\x00" in value else []
+    if isinstance(value, dict):
+        return [
+            found
+            for key, item in value.items()
+            for found in nul_paths(item, f"{path}.{key}" if path else str(key))
+        ]
+    if isinstance(value, list | tuple):
+        return [
+            found
+            for index, item in enumerate(value)
+            for found in nul_paths(item, f"{path}.{index}" if path else str(index))
+        ]
+    return []
+
+
+async def _record_submission(
+    uow: UnitOfWork, submitted: OrderSubmitted, result: IntakeResult, cause: ChangeCause
+) -> None:
+    await _record_entry(
+        uow,
+        result.order_id,
+        timeline.entry(
+            submitted,
+            extra={
+                "via": "http" if cause.command else "kafka",
+                "outcome": result.outcome.value,
+            },
+        ),
+    )
 
 
 def _contract_violations(raw: bytes, error: str) -> tuple[OrderRejectionReason, ...]:
@@ -370,7 +458,7 @@ async def confirm_order(uow: UnitOfWork, event: StockReserved) -> None:
     await db.update_order(uow.connection, event.order_id, reservation_id=event.reservation_id)
     if decision.transition is not None:
         await _apply(uow, event.order_id, decision.transition, _cause(event, "inventory"))
-    uow.emit(OrderConfirmed(order_id=event.order_id, reservation_id=event.reservation_id))
+    await _emit(uow, OrderConfirmed(order_id=event.order_id, reservation_id=event.reservation_id))
 
 
 async def cancel_for_shortage(uow: UnitOfWork, event: StockReservationFailed) -> None:
@@ -386,13 +474,14 @@ async def cancel_for_shortage(uow: UnitOfWork, event: StockReservationFailed) ->
         f"{shortage.sku} ({shortage.available} of {shortage.requested})"
         for shortage in event.shortages
     )
-    uow.emit(
+    await _emit(
+        uow,
         OrderCancelled(
             order_id=event.order_id,
             reason=CancellationReason.OUT_OF_STOCK,
             cancelled_by="system",
             note=f"Not enough stock: {short}"[:2000],
-        )
+        ),
     )
 
 
@@ -627,7 +716,9 @@ async def cancel_order(
     if isinstance(decision, Refusal):
         return decision
     await _apply(uow, order_id, decision, ChangeCause(actor=cancelled_by, command="cancel"))
-    uow.emit(OrderCancelled(order_id=order_id, reason=reason, cancelled_by=cancelled_by, note=note))
+    await _emit(
+        uow, OrderCancelled(order_id=order_id, reason=reason, cancelled_by=cancelled_by, note=note)
+    )
     log.info("order cancelled", order_id=order_id, reason=reason.value, by=cancelled_by)
     return Accepted(changed=True)
 
@@ -645,10 +736,11 @@ async def change_shipping_address(
     if new_address == order["shipping_address"]:
         return Accepted(changed=False)
     await db.update_order(uow.connection, order_id, shipping_address=new_address)
-    uow.emit(
+    await _emit(
+        uow,
         OrderShippingAddressChanged(
             order_id=order_id, shipping_address=shipping_address, changed_by=changed_by
-        )
+        ),
     )
     log.info("shipping address changed", order_id=order_id, by=changed_by)
     return Accepted(changed=True)
@@ -676,11 +768,12 @@ async def complete_due_orders(
         if final_status is None:
             continue
         if await db.mark_completed(uow.connection, order["order_id"], final_status.value, now):
-            uow.emit(
+            await _emit(
+                uow,
                 OrderCompleted(
                     order_id=order["order_id"],
                     final_status=order_events.FinalStatus(final_status.value),
-                )
+                ),
             )
             log.info("order completed", order_id=order["order_id"], final=final_status.value)
             completed += 1
@@ -808,35 +901,75 @@ async def order_view(uow: UnitOfWork, order_id: str) -> OrderView | None:
         completed_at=order["completed_at"],
         final_status=order["final_status"],
         created_at=order["created_at"],
+        timeline=await _timeline(uow, order_id),
     )
 
 
-async def order_summaries(
-    uow: UnitOfWork,
-    *,
-    channel: str | None,
-    external_order_id: str | None,
-    status: OrderStatus | None,
-    limit: int,
-) -> list[OrderSummary]:
+@dataclass(frozen=True)
+class OrderFilters:
+    channel: str | None = None
+    external_order_id: str | None = None
+    status: OrderStatus | None = None
+    customer_id: str | None = None
+    placed_from: datetime | None = None
+    """Placed at or after."""
+    placed_before: datetime | None = None
+    """Placed strictly before."""
+    placed_until: datetime | None = None
+    """Placed at or before."""
+
+
+async def order_page(
+    uow: UnitOfWork, filters: OrderFilters, *, limit: int, after: OrderCursor | None = None
+) -> OrderPage:
+    """One page of the orders that match, newest first; `next_cursor` is null on the last."""
     rows = await db.find_orders(
         uow.connection,
-        channel=channel,
-        external_order_id=external_order_id,
-        status=status.value if status else None,
-        limit=limit,
+        channel=filters.channel,
+        external_order_id=filters.external_order_id,
+        status=filters.status.value if filters.status else None,
+        customer_id=filters.customer_id,
+        placed_from=filters.placed_from,
+        placed_before=filters.placed_before,
+        placed_until=filters.placed_until,
+        after=(after.created_at, after.order_id) if after else None,
+        # One more than asked tells whether another page exists.
+        limit=limit + 1,
     )
+    page = rows[:limit]
+    last = page[-1] if page else None
+    return OrderPage(
+        items=[
+            OrderSummary(
+                order_id=row["order_id"],
+                channel=row["channel"],
+                external_order_id=row["external_order_id"],
+                status=row["status"],
+                customer_id=row["customer"]["customer_id"] if row["customer"] else None,
+                total=_amount(row["total_minor"], row["currency"]),
+                placed_at=row["placed_at"],
+                created_at=row["created_at"],
+            )
+            for row in page
+        ],
+        next_cursor=(
+            OrderCursor(created_at=last["created_at"], order_id=last["order_id"]).encode()
+            if last is not None and len(rows) > limit
+            else None
+        ),
+    )
+
+
+async def timeline_view(uow: UnitOfWork, order_id: str) -> list[TimelineEntryView] | None:
+    if await db.order(uow.connection, order_id) is None:
+        return None
+    return await _timeline(uow, order_id)
+
+
+async def _timeline(uow: UnitOfWork, order_id: str) -> list[TimelineEntryView]:
     return [
-        OrderSummary(
-            order_id=row["order_id"],
-            channel=row["channel"],
-            external_order_id=row["external_order_id"],
-            status=row["status"],
-            customer_id=row["customer"]["customer_id"] if row["customer"] else None,
-            total=_amount(row["total_minor"], row["currency"]),
-            created_at=row["created_at"],
-        )
-        for row in rows
+        TimelineEntryView.model_validate(dict(row))
+        for row in await db.timeline_of(uow.connection, order_id)
     ]
 
 
@@ -852,6 +985,79 @@ def _amount(amount_minor: int | None, currency: str | None) -> Money | None:
 
 def _sku_quantities(lines: db.JsonValue) -> list[SkuQuantity] | None:
     return None if lines is None else [SkuQuantity.model_validate(line) for line in lines]
+
+
+# --- idempotency keys of the HTTP intake --------------------------------------------------
+
+
+@dataclass(frozen=True)
+class StoredAnswer:
+    """What POST /orders answered the first time a key was used."""
+
+    body_hash: str
+    response_status: int
+    order_id: str
+
+
+async def stored_answer(uow: UnitOfWork, key: str) -> StoredAnswer | None:
+    row = await db.idempotency_key(uow.connection, key)
+    if row is None:
+        return None
+    return StoredAnswer(
+        body_hash=row["body_hash"],
+        response_status=row["response_status"],
+        order_id=row["order_id"],
+    )
+
+
+async def store_answer(uow: UnitOfWork, key: str, answer: StoredAnswer) -> bool:
+    """In the transaction of the intake it answers for; False when a concurrent request
+    took the key first (the caller must then roll back its own effect)."""
+    return await db.insert_idempotency_key(
+        uow.connection,
+        key=key,
+        body_hash=answer.body_hash,
+        response_status=answer.response_status,
+        order_id=answer.order_id,
+    )
+
+
+# --- timeline -------------------------------------------------------------------------------
+
+
+async def record_in_timeline(uow: UnitOfWork, event: Event) -> None:
+    """A consumed event joins its order's timeline, in the consumer's transaction; events
+    about an order this service does not know (or about a SKU) are left out."""
+    if isinstance(event, OrderEvent):
+        order_id = event.order_id
+    elif isinstance(event, NotificationOutcome):
+        order_id = event.subject_key
+    else:
+        return
+    if await db.order(uow.connection, order_id) is None:
+        return
+    await _record_entry(uow, order_id, timeline.entry(event))
+
+
+async def _emit(uow: UnitOfWork, event: OrderEvent) -> None:
+    """Every event the order service emits is also an entry of the order's timeline."""
+    uow.emit(event)
+    await _record_entry(uow, event.order_id, timeline.entry(event))
+
+
+async def _record_entry(uow: UnitOfWork, order_id: str, entry: timeline.Entry) -> None:
+    await db.insert_timeline_entry(
+        uow.connection,
+        {
+            "event_id": entry.event_id,
+            "order_id": order_id,
+            "event_type": entry.event_type,
+            "source": entry.source,
+            "occurred_at": entry.occurred_at,
+            "summary": entry.summary,
+            "details": entry.details,
+        },
+    )
 
 
 # --- shared steps ---------------------------------------------------------------------------

@@ -3,7 +3,13 @@ query use cases build and the HTTP API returns."""
 
 from __future__ import annotations
 
+import base64
+import binascii
+import json
+import re
+from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 from uuid import UUID
 
 from pydantic import BaseModel, Field
@@ -90,6 +96,19 @@ class StatusChangeView(BaseModel):
     actor: str
 
 
+class TimelineEntryView(BaseModel):
+    event_id: UUID
+    event_type: str = Field(examples=["oms.Shipped.v1"])
+    source: str = Field(
+        description="Who emitted it: channel, order, inventory, fulfilment, returns or "
+        "notification",
+        examples=["fulfilment"],
+    )
+    occurred_at: datetime
+    summary: str = Field(examples=["Shipment shp_1 shipped with colissimo, tracking TRK1"])
+    details: dict[str, Any] = Field(description="The event's key fields")
+
+
 class OrderSummary(BaseModel):
     order_id: str
     channel: str
@@ -97,7 +116,51 @@ class OrderSummary(BaseModel):
     status: str
     customer_id: str | None
     total: Money | None
+    placed_at: datetime | None = Field(description="When the customer placed it in the channel")
     created_at: datetime
+
+
+class OrderPage(BaseModel):
+    items: list[OrderSummary] = Field(description="Newest first")
+    next_cursor: str | None = Field(
+        description="Pass as `cursor` for the next page; null on the last page"
+    )
+
+
+class InvalidCursor(ValueError):
+    pass
+
+
+_ORDER_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]{0,63}")
+
+
+@dataclass(frozen=True)
+class OrderCursor:
+    """Where a page of the order listing ended: opaque to clients (base64 of JSON)."""
+
+    created_at: datetime
+    order_id: str
+
+    def encode(self) -> str:
+        text = json.dumps({"created_at": self.created_at.isoformat(), "order_id": self.order_id})
+        return base64.urlsafe_b64encode(text.encode()).decode().rstrip("=")
+
+    @classmethod
+    def decode(cls, cursor: str) -> OrderCursor:
+        try:
+            raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+            fields = json.loads(raw)
+            created_at = datetime.fromisoformat(fields["created_at"])
+            order_id = fields["order_id"]
+        except (binascii.Error, ValueError, TypeError, KeyError, RecursionError):
+            raise InvalidCursor("not a cursor this listing gave out") from None
+        if (
+            created_at.tzinfo is None
+            or not isinstance(order_id, str)
+            or not _ORDER_ID.fullmatch(order_id)
+        ):
+            raise InvalidCursor("not a cursor this listing gave out")
+        return cls(created_at=created_at, order_id=order_id)
 
 
 class OrderView(BaseModel):
@@ -129,3 +192,6 @@ class OrderView(BaseModel):
     completed_at: datetime | None
     final_status: str | None
     created_at: datetime
+    timeline: list[TimelineEntryView] = Field(
+        description="Every event about the order from every service, oldest first"
+    )

@@ -121,7 +121,7 @@ class Flow:
                     "/orders",
                     params={"channel": order.channel, "external_order_id": order.external_order_id},
                 )
-            found[:] = [summary["order_id"] for summary in answer.json()]
+            found[:] = [summary["order_id"] for summary in answer.json()["items"]]
             return bool(found)
 
         await eventually(known, timeout=30)
