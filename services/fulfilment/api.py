@@ -12,11 +12,13 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Body, Query
+from fastapi import APIRouter, Body, Path, Query
 from fastapi.responses import JSONResponse
 from pydantic import AwareDatetime, BaseModel, Field, model_validator
 
-from contracts.base import Identifier
+from contracts.base import Identifier, OrderId
+from contracts.events.common import ShipmentId
+from contracts.events.fulfilment import TrackingNumber
 from services.fulfilment import service
 from services.fulfilment.db import Shipment
 from services.fulfilment.domain import MAX_PACKAGE_WEIGHT_GRAMS, Refusal
@@ -126,8 +128,13 @@ class PackRequest(BaseModel):
         return self
 
 
+# Ids in the path have the shape of the ids the service hands out: anything else is a
+# malformed request (422), never a database lookup.
+ShipmentPath = Annotated[ShipmentId, Path()]
+
+
 class TrackingUpdate(BaseModel):
-    tracking_number: str = Field(min_length=1, max_length=128)
+    tracking_number: TrackingNumber
     status: Literal["delivered"] = Field(description="Only deliveries are acted upon")
     occurred_at: AwareDatetime | None = Field(
         default=None, description="When the carrier delivered; defaults to now"
@@ -163,7 +170,7 @@ def create_router(runtime: ServiceRuntime, rules: FulfilmentRules) -> APIRouter:
         responses={**NOT_FOUND, **REFUSED},
         summary="The warehouse picked the shipment's units",
     )
-    async def pick(shipment_id: str) -> ShipmentView | JSONResponse:
+    async def pick(shipment_id: ShipmentPath) -> ShipmentView | JSONResponse:
         async with runtime.unit_of_work() as uow:
             outcome = await service.pick(uow, shipment_id, rules)
         return _answer(outcome, unknown=f"no shipment {shipment_id}")
@@ -175,7 +182,7 @@ def create_router(runtime: ServiceRuntime, rules: FulfilmentRules) -> APIRouter:
         summary="The warehouse packed the shipment (emits ShipmentPacked)",
     )
     async def pack(
-        shipment_id: str, request: Annotated[PackRequest | None, Body()] = None
+        shipment_id: ShipmentPath, request: Annotated[PackRequest | None, Body()] = None
     ) -> ShipmentView | JSONResponse:
         parcels = (
             [(package.package_id, package.weight_grams) for package in request.packages]
@@ -192,7 +199,7 @@ def create_router(runtime: ServiceRuntime, rules: FulfilmentRules) -> APIRouter:
         responses={**NOT_FOUND, **REFUSED},
         summary="The carrier collected the shipment (emits Shipped)",
     )
-    async def ship(shipment_id: str) -> ShipmentView | JSONResponse:
+    async def ship(shipment_id: ShipmentPath) -> ShipmentView | JSONResponse:
         async with runtime.unit_of_work() as uow:
             outcome = await service.ship(uow, shipment_id, rules)
         return _answer(outcome, unknown=f"no shipment {shipment_id}")
@@ -218,14 +225,14 @@ def create_router(runtime: ServiceRuntime, rules: FulfilmentRules) -> APIRouter:
         responses=NOT_FOUND,
         summary="One shipment",
     )
-    async def get_shipment(shipment_id: str) -> ShipmentView | JSONResponse:
+    async def get_shipment(shipment_id: ShipmentPath) -> ShipmentView | JSONResponse:
         async with runtime.unit_of_work() as uow:
             shipment = await service.find_shipment(uow, shipment_id)
         return _answer(shipment, unknown=f"no shipment {shipment_id}")
 
     @router.get("/shipments", response_model=list[ShipmentView], summary="An order's shipments")
     async def list_shipments(
-        order_id: Annotated[str, Query(min_length=1, max_length=64)],
+        order_id: Annotated[OrderId, Query()],
     ) -> list[ShipmentView]:
         async with runtime.unit_of_work() as uow:
             shipments = await service.find_order_shipments(uow, order_id)

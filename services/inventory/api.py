@@ -8,7 +8,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path, Query, Response, status
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
 
 from contracts.base import Identifier, OrderId, Quantity, Sku
 from contracts.events.common import CountryCode, Note, WarehouseId
@@ -18,6 +18,19 @@ from services.inventory.service import Refusal, StockChange, StockPolicy
 from services.kit.runtime import ServiceRuntime
 
 MAX_UNITS = 1_000_000
+# Offsets and ids are PostgreSQL bigints: a larger number cannot match anything, and
+# asyncpg would refuse to encode it (a 500) rather than let the query find nothing.
+MAX_BIGINT = 2**63 - 1
+
+
+def _without_nul(text: str) -> str:
+    # PostgreSQL cannot store U+0000 in text: refuse it here, as the field's own error.
+    if "\x00" in text:
+        raise ValueError("must not contain NUL (U+0000) characters")
+    return text
+
+
+Text = Annotated[str, AfterValidator(_without_nul)]
 
 WarehousePath = Annotated[
     str, Path(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9][A-Za-z0-9._:-]*$")
@@ -33,7 +46,7 @@ class Request(BaseModel):
 
 
 class WarehouseBody(Request):
-    name: str = Field(min_length=1, max_length=200)
+    name: Text = Field(min_length=1, max_length=200)
     country: CountryCode
     latitude: float = Field(ge=-90, le=90)
     longitude: float = Field(ge=-180, le=180)
@@ -58,7 +71,7 @@ class AdjustmentBody(Request):
     sku: Sku
     warehouse_id: WarehouseId
     delta: int = Field(ge=-MAX_UNITS, le=MAX_UNITS, description="Units to add (or remove, < 0)")
-    reason: Note
+    reason: Annotated[Note, AfterValidator(_without_nul)]
     reference: Identifier | None = Field(
         default=None, description="Optional: makes a repeated adjustment a no-op"
     )
@@ -202,6 +215,7 @@ def create_router(runtime: ServiceRuntime, policy: StockPolicy) -> APIRouter:
         "/warehouses/{warehouse_id}",
         response_model=WarehouseView,
         status_code=status.HTTP_200_OK,
+        responses={201: {"model": WarehouseView, "description": "Created"}},
         summary="Create or update a warehouse (201 when created)",
     )
     async def put_warehouse(
@@ -312,7 +326,7 @@ def create_router(runtime: ServiceRuntime, policy: StockPolicy) -> APIRouter:
 
     @router.get("/stock", response_model=StockPage, summary="All stock, by SKU then warehouse")
     async def get_stock(
-        offset: Annotated[int, Query(ge=0)] = 0,
+        offset: Annotated[int, Query(ge=0, le=MAX_BIGINT)] = 0,
         limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     ) -> StockPage:
         async with runtime.engine.connect() as connection:
@@ -357,7 +371,9 @@ def create_router(runtime: ServiceRuntime, policy: StockPolicy) -> APIRouter:
         sku: Annotated[Sku | None, Query()] = None,
         warehouse_id: Annotated[WarehouseId | None, Query()] = None,
         order_id: Annotated[OrderId | None, Query()] = None,
-        after: Annotated[int, Query(ge=0, description="Last movement id already seen")] = 0,
+        after: Annotated[
+            int, Query(ge=0, le=MAX_BIGINT, description="Last movement id already seen")
+        ] = 0,
         limit: Annotated[int, Query(ge=1, le=1000)] = 200,
     ) -> LedgerPage:
         async with runtime.engine.connect() as connection:

@@ -6,10 +6,11 @@ from datetime import datetime
 from typing import Annotated
 from uuid import UUID
 
-from fastapi import APIRouter, HTTPException, Query, Response, status
+from fastapi import APIRouter, HTTPException, Path, Query, Response, status
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field, HttpUrl, UrlConstraints, field_validator
 
+from contracts.base import Identifier
 from services.kit.runtime import ServiceRuntime
 from services.notification import service
 from services.notification.domain import (
@@ -22,11 +23,17 @@ from services.notification.domain import (
 from services.notification.handlers import subscribable_event_types
 
 SUBSCRIBABLE = subscribable_event_types()
+MAX_URL_LENGTH = 512
+
+# Ids in the path and the subject filter have the shape of the ids the service hands out
+# and of order ids: anything else is a malformed request (422), never a database lookup.
+SubscriptionPath = Annotated[Identifier, Path(max_length=64)]
+NotificationPath = Annotated[Identifier, Path(max_length=64)]
 
 
 class SubscriptionRequest(BaseModel):
-    url: Annotated[HttpUrl, UrlConstraints(max_length=512)] = Field(
-        description="Where to POST the events (at most 512 characters)",
+    url: Annotated[HttpUrl, UrlConstraints(max_length=MAX_URL_LENGTH)] = Field(
+        description="Where to POST the events (at most 512 characters, percent-encoded)",
         examples=["https://erp.example.com/oms-hook"],
     )
     secret: str = Field(
@@ -40,6 +47,26 @@ class SubscriptionRequest(BaseModel):
         description="CloudEvents types to receive",
         examples=[["oms.Shipped.v1", "oms.Delivered.v1"]],
     )
+
+    @field_validator("secret")
+    @classmethod
+    def _storable(cls, secret: str) -> str:
+        # PostgreSQL cannot store U+0000 in text: refuse it here, as the field's own error.
+        if "\x00" in secret:
+            raise ValueError("must not contain NUL (U+0000) characters")
+        return secret
+
+    @field_validator("url")
+    @classmethod
+    def _fits_once_normalised(cls, url: HttpUrl) -> HttpUrl:
+        # Normalising percent-encodes the path and punycodes the host, so a URL within the
+        # limit as typed can outgrow the stored column (512) afterwards.
+        if len(str(url)) > MAX_URL_LENGTH:
+            raise ValueError(
+                f"URL is longer than {MAX_URL_LENGTH} characters once normalised "
+                "(percent-encoded path, punycode host)"
+            )
+        return url
 
     @field_validator("event_types")
     @classmethod
@@ -64,6 +91,10 @@ class SubscriptionView(BaseModel):
             event_types=list(subscription.event_types),
             created_at=subscription.created_at,
         )
+
+
+class NotFound(BaseModel):
+    detail: str
 
 
 class Refusal(BaseModel):
@@ -143,9 +174,10 @@ def create_router(runtime: ServiceRuntime) -> APIRouter:
     @router.delete(
         "/webhook-subscriptions/{subscription_id}",
         status_code=status.HTTP_204_NO_CONTENT,
+        responses={404: {"model": NotFound, "description": "No such subscription"}},
         tags=["webhooks"],
     )
-    async def unsubscribe(subscription_id: str) -> Response:
+    async def unsubscribe(subscription_id: SubscriptionPath) -> Response:
         async with runtime.unit_of_work() as uow:
             removed = await service.unsubscribe_webhook(uow, subscription_id)
         if not removed:
@@ -154,7 +186,7 @@ def create_router(runtime: ServiceRuntime) -> APIRouter:
 
     @router.get("/notifications", response_model=list[NotificationView], tags=["notifications"])
     async def find_notifications(
-        subject_key: Annotated[str | None, Query(max_length=128)] = None,
+        subject_key: Annotated[Identifier | None, Query()] = None,
         notification_status: Annotated[NotificationStatus | None, Query(alias="status")] = None,
         limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     ) -> list[NotificationView]:
@@ -167,9 +199,10 @@ def create_router(runtime: ServiceRuntime) -> APIRouter:
     @router.get(
         "/notifications/{notification_id}",
         response_model=NotificationView,
+        responses={404: {"model": NotFound, "description": "No such notification"}},
         tags=["notifications"],
     )
-    async def get_notification(notification_id: str) -> NotificationView:
+    async def get_notification(notification_id: NotificationPath) -> NotificationView:
         async with runtime.engine.connect() as connection:
             found = await service.notification(connection, notification_id)
         if found is None:

@@ -13,15 +13,28 @@ from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Annotated, Any, Self
 
-from fastapi import APIRouter, Query, status
+from fastapi import APIRouter, Path, Query, status
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, Field, model_validator
+from pydantic import AfterValidator, BaseModel, Field, model_validator
 
 from contracts.base import OrderId, Quantity, Sku
-from contracts.events.common import Note, WarehouseId
+from contracts.events.common import Note, ReturnId, WarehouseId
 from contracts.events.returns import ReturnReasonCode, ReturnRejectionCode
 from services.kit.runtime import ServiceRuntime
 from services.returns import domain, service
+
+
+def _without_nul(text: str) -> str:
+    # PostgreSQL cannot store U+0000 in text: refuse it here, as the field's own error.
+    if "\x00" in text:
+        raise ValueError("must not contain NUL (U+0000) characters")
+    return text
+
+
+Text = Annotated[Note, AfterValidator(_without_nul)]
+# Ids in the path have the shape of the ids the service hands out: anything else is a
+# malformed request (422), never a database lookup.
+ReturnPath = Annotated[ReturnId, Path()]
 
 
 class RequestLineBody(BaseModel):
@@ -42,8 +55,8 @@ class ReturnRequestBody(BaseModel):
 
 class RejectionReasonBody(BaseModel):
     code: ReturnRejectionCode = ReturnRejectionCode.OTHER
-    message: Note
-    field: str | None = Field(default=None, max_length=256)
+    message: Text
+    field: Annotated[str, AfterValidator(_without_nul)] | None = Field(default=None, max_length=256)
 
 
 class RejectionBody(BaseModel):
@@ -54,7 +67,7 @@ class ReceivedLineBody(BaseModel):
     sku: Sku
     quantity: Quantity
     restockable_quantity: int = Field(ge=0, le=1_000_000)
-    note: Note | None = None
+    note: Text | None = None
 
     @model_validator(mode="after")
     def _restockable_within_received(self) -> Self:
@@ -221,7 +234,7 @@ def build_router(runtime: ServiceRuntime, policy: service.ReturnPolicy) -> APIRo
         responses={**NOT_FOUND, **REFUSED},
         summary="Approve a requested return and issue its label",
     )
-    async def approve_return(return_id: str) -> ReturnView | JSONResponse:
+    async def approve_return(return_id: ReturnPath) -> ReturnView | JSONResponse:
         async with runtime.unit_of_work() as uow:
             result = await service.approve_return(uow, return_id)
         return _answer(result)
@@ -232,7 +245,9 @@ def build_router(runtime: ServiceRuntime, policy: service.ReturnPolicy) -> APIRo
         responses={**NOT_FOUND, **REFUSED},
         summary="Refuse a requested return",
     )
-    async def reject_return(return_id: str, body: RejectionBody) -> ReturnView | JSONResponse:
+    async def reject_return(
+        return_id: ReturnPath, body: RejectionBody
+    ) -> ReturnView | JSONResponse:
         reasons = [
             domain.Refusal(domain.RejectionCode(reason.code), reason.message, reason.field)
             for reason in body.reasons
@@ -247,7 +262,7 @@ def build_router(runtime: ServiceRuntime, policy: service.ReturnPolicy) -> APIRo
         responses={**NOT_FOUND, **REFUSED},
         summary="Record the returned parcel and its inspection; settles and refunds",
     )
-    async def receive_return(return_id: str, body: ReceiptBody) -> ReturnView | JSONResponse:
+    async def receive_return(return_id: ReturnPath, body: ReceiptBody) -> ReturnView | JSONResponse:
         received = [
             domain.ReceivedLine(line.sku, line.quantity, line.restockable_quantity, line.note)
             for line in body.lines
@@ -261,7 +276,7 @@ def build_router(runtime: ServiceRuntime, policy: service.ReturnPolicy) -> APIRo
     @router.get(
         "/{return_id}", response_model=ReturnView, responses=NOT_FOUND, summary="One return"
     )
-    async def get_return(return_id: str) -> ReturnView | JSONResponse:
+    async def get_return(return_id: ReturnPath) -> ReturnView | JSONResponse:
         async with runtime.engine.connect() as connection:
             rma = await service.find_return(connection, return_id)
         if rma is None:
@@ -269,7 +284,7 @@ def build_router(runtime: ServiceRuntime, policy: service.ReturnPolicy) -> APIRo
         return ReturnView.of(rma)
 
     @router.get("", summary="The returns of an order, oldest first")
-    async def list_returns(order_id: Annotated[str, Query(max_length=64)]) -> list[ReturnView]:
+    async def list_returns(order_id: Annotated[OrderId, Query()]) -> list[ReturnView]:
         async with runtime.engine.connect() as connection:
             found = await service.returns_of_order(connection, order_id)
         return [ReturnView.of(rma) for rma in found]
