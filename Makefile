@@ -60,7 +60,7 @@ contracts: $(INSTALLED) ## Export the event JSON Schemas and the AsyncAPI docume
 lint: $(INSTALLED) ## ruff, mypy and the import contracts
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
-	$(VENV)/bin/mypy contracts services demo tests
+	$(VENV)/bin/mypy contracts services adapters cli demo tests
 	$(VENV)/bin/lint-imports
 
 clean: down ## Stop everything and delete local state (Kafka data, databases, logs)
