@@ -9,10 +9,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from aiokafka import AIOKafkaProducer
-from aiokafka.errors import MessageSizeTooLargeError
+from aiokafka.errors import KafkaError, MessageSizeTooLargeError
 
 from contracts.catalogue import dead_letter_topic
+from services.kit.kafka import ResilientProducer
 
 HEADER_PREFIX = "dlq_"
 ERROR_CLASS = "dlq_error_class"
@@ -48,7 +48,7 @@ def original_headers(headers: Sequence[tuple[str, bytes]]) -> list[tuple[str, by
 
 class DeadLetterPublisher:
     def __init__(
-        self, producer: AIOKafkaProducer, consumer_group: str, *, topic: str | None = None
+        self, producer: ResilientProducer, consumer_group: str, *, topic: str | None = None
     ) -> None:
         self._producer = producer
         self._group = consumer_group
@@ -81,3 +81,6 @@ class DeadLetterPublisher:
             await self._producer.send_and_wait(
                 self.topic, value=None, key=record.key, headers=headers
             )
+        except KafkaError:
+            await self._producer.recreate()  # the caller retries on a fresh producer
+            raise

@@ -14,11 +14,12 @@ import zlib
 from collections.abc import Sequence
 from typing import Any
 
-from aiokafka import AIOKafkaProducer
+from aiokafka.errors import KafkaError
 from opentelemetry.trace import SpanKind, Tracer
 from sqlalchemy import Row, select, text, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from services.kit.kafka import ResilientProducer
 from services.kit.logs import get_logger
 from services.kit.metrics import Metrics
 from services.kit.tables import outbox
@@ -40,7 +41,7 @@ class OutboxRelay:
         *,
         service: str,
         engine: AsyncEngine,
-        producer: AIOKafkaProducer,
+        producer: ResilientProducer,
         tracer: Tracer,
         metrics: Metrics,
         batch_size: int = 500,
@@ -110,7 +111,13 @@ class OutboxRelay:
         self._metrics.outbox_backlog.labels(self._service).set(len(rows))
         if not rows:
             return 0
-        await self._publish(rows)
+        try:
+            await self._publish(rows)
+        except KafkaError:
+            # Nothing of this batch is marked sent: it is published again, after the
+            # producer is replaced (a stalled idempotent producer never recovers alone).
+            await self._producer.recreate()
+            raise
         await self.mark_sent([row.id for row in rows])
         self._metrics.events_published.labels(self._service).inc(len(rows))
         return len(rows)

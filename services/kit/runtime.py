@@ -13,7 +13,6 @@ from pathlib import Path
 from typing import Any
 
 import uvicorn
-from aiokafka import AIOKafkaProducer
 from fastapi import APIRouter, FastAPI, Response
 from fastapi.responses import PlainTextResponse
 from faststream.kafka import KafkaBroker
@@ -26,7 +25,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from services.kit import migrations
 from services.kit.consumer import subscribe
 from services.kit.dead_letters import DeadLetterPublisher
-from services.kit.kafka import create_producer
+from services.kit.kafka import ResilientProducer, create_producer
 from services.kit.logs import configure_logging, get_logger
 from services.kit.metrics import Metrics
 from services.kit.pipeline import EventPipeline, InvalidRecordHandler, Routes
@@ -91,7 +90,7 @@ class ServiceRuntime:
             middlewares=[KafkaTelemetryMiddleware(tracer_provider=self.tracer_provider)],
         )
         # aiokafka clients bind to the running event loop, so they are made in start().
-        self.producer: AIOKafkaProducer | None = None
+        self.producer: ResilientProducer | None = None
         self.relay: OutboxRelay | None = None
         self._tasks: list[asyncio.Task[None]] = []
 

@@ -20,6 +20,7 @@ from contracts.events.order import OrderConfirmed
 from services.kit import migrations
 from services.kit.consumer import subscribe
 from services.kit.dead_letters import DeadLetterPublisher
+from services.kit.kafka import ResilientProducer
 from services.kit.metrics import Metrics
 from services.kit.pipeline import EventPipeline
 from services.kit.relay import OutboxRelay
@@ -63,7 +64,7 @@ async def effect_counts(engine: AsyncEngine) -> dict[str, int]:
         return {order_id: count for order_id, count in rows.all()}
 
 
-def make_relay(engine: AsyncEngine, producer: AIOKafkaProducer, metrics: Metrics) -> OutboxRelay:
+def make_relay(engine: AsyncEngine, producer: ResilientProducer, metrics: Metrics) -> OutboxRelay:
     return OutboxRelay(
         service="kit-test",
         engine=engine,
@@ -75,7 +76,7 @@ def make_relay(engine: AsyncEngine, producer: AIOKafkaProducer, metrics: Metrics
 
 def make_pipeline(
     engine: AsyncEngine,
-    producer: AIOKafkaProducer,
+    producer: ResilientProducer,
     group: str,
     metrics: Metrics,
     topic_names: TopicNames | None = None,
@@ -110,8 +111,10 @@ async def running_consumer(
 
 
 @contextlib.asynccontextmanager
-async def started_producer(bootstrap: str) -> AsyncIterator[AIOKafkaProducer]:
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", enable_idempotence=True)
+async def started_producer(bootstrap: str) -> AsyncIterator[ResilientProducer]:
+    producer = ResilientProducer(
+        lambda: AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", enable_idempotence=True)
+    )
     await producer.start()
     try:
         yield producer
