@@ -5,9 +5,11 @@ them concurrently with no transaction open, and records each outcome in a unit o
 its own: sent (emitting NotificationSent), retried later with exponential backoff, or
 failed for good after the last attempt (emitting NotificationFailed).
 
-Delivery is at least once. A process that dies after the mail server or the webhook took
-a message, but before the outcome was recorded, leaves the notification claimed; when
-the claim's lease runs out it is delivered again. E-mails carry a Message-ID derived from
+Delivery is at least once. An outcome that cannot be recorded because the database is
+briefly away is retried for most of the claim's lease, so an outage does not repeat a
+message. A process that dies after the mail server or the webhook took a message, but
+before the outcome was recorded, leaves the notification claimed; when the claim's lease
+runs out it is delivered again. E-mails carry a Message-ID derived from
 the notification id, so mail systems drop the repeat; webhook receivers can de-duplicate
 on `X-OMS-Event-Id`.
 """
@@ -19,7 +21,14 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 import httpx
+from tenacity import (
+    AsyncRetrying,
+    retry_if_exception,
+    stop_after_delay,
+    wait_exponential_jitter,
+)
 
+from services.kit.errors import is_transient
 from services.kit.logs import get_logger
 from services.kit.runtime import ServiceRuntime
 from services.kit.unit_of_work import Cause, UnitOfWork
@@ -91,8 +100,10 @@ class Dispatcher:
         try:
             await self._deliver(runtime, client, claimed)
         except _SubscriptionGone as gone:
-            async with _unit_of_work(runtime, claimed) as uow:
-                await service.give_up(uow, claimed, error=str(gone), now=datetime.now(UTC))
+            async for attempt in self._recording_retries():
+                with attempt:
+                    async with _unit_of_work(runtime, claimed) as uow:
+                        await service.give_up(uow, claimed, error=str(gone), now=datetime.now(UTC))
             return
         except Exception as error:
             description = f"{type(error).__name__}: {error}"
@@ -102,21 +113,35 @@ class Dispatcher:
                 attempt=claimed.attempts,
                 error=description,
             )
-            async with _unit_of_work(runtime, claimed) as uow:
-                await service.record_failed_attempt(
-                    uow,
-                    claimed,
-                    error=description,
-                    policy=self._settings.retry,
-                    now=datetime.now(UTC),
-                )
+            async for attempt in self._recording_retries():
+                with attempt:
+                    async with _unit_of_work(runtime, claimed) as uow:
+                        await service.record_failed_attempt(
+                            uow,
+                            claimed,
+                            error=description,
+                            policy=self._settings.retry,
+                            now=datetime.now(UTC),
+                        )
             return
-        async with _unit_of_work(runtime, claimed) as uow:
-            await service.record_delivered(uow, claimed, now=datetime.now(UTC))
+        async for attempt in self._recording_retries():
+            with attempt:
+                async with _unit_of_work(runtime, claimed) as uow:
+                    await service.record_delivered(uow, claimed, now=datetime.now(UTC))
         log.info(
             "notification sent",
             notification_id=claimed.notification_id,
             channel=claimed.channel.value,
+        )
+
+    def _recording_retries(self) -> AsyncRetrying:
+        """Retries of recording an outcome while the database is away, stopping well
+        inside the lease: past it the notification may be claimed and sent again."""
+        return AsyncRetrying(
+            retry=retry_if_exception(is_transient),
+            wait=wait_exponential_jitter(multiplier=0.2, max=5.0),
+            stop=stop_after_delay(self._settings.claim_lease.total_seconds() * 0.75),
+            reraise=True,
         )
 
     async def _deliver(
