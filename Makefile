@@ -7,7 +7,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 INSTALLED := $(VENV)/.installed
 KAFKA_LIBS := .local/kafka/libs/.resolved
-SERVICES := order inventory fulfilment returns notification
+SERVICES := order inventory fulfilment returns notification operations
 
 .DEFAULT_GOAL := help
 .PHONY: help install up down status demo test test-fast contracts lint infra-up infra-down clean
@@ -65,4 +65,4 @@ lint: $(INSTALLED) ## ruff, mypy and the import contracts
 
 clean: down ## Stop everything and delete local state (Kafka data, databases, logs)
 	rm -rf .local/kafka-data .local/postgres-data .local/postgres-run .local/logs .local/run \
-		.local/test-infra
+		.local/kafka-cluster .local/kafka-cluster-data .local/test-infra

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Starts and stops the OMS services as background processes, one OS process each.
 #   deploy/local/services.sh start|stop|status SERVICE...
-# SERVICE is one of the five services, or `mail`: a local SMTP sink on 127.0.0.1:1025
+# SERVICE is one of the five services, `operations` (the read side and dashboard, port
+# 8006), or `mail`: a local SMTP sink on 127.0.0.1:1025
 # that writes every message the notification service sends to its log.
 # Logs: $OMS_STATE_DIR/logs/<service>.log; pid files: $OMS_STATE_DIR/run/<service>.pid.
 set -euo pipefail
@@ -14,6 +15,7 @@ LOG_DIR="$STATE_DIR/logs"
 mkdir -p "$RUN_DIR" "$LOG_DIR"
 
 declare -A PORTS=([order]=8001 [inventory]=8002 [fulfilment]=8003 [returns]=8004 [notification]=8005
+  [operations]=8006
   [mail]=1025)
 
 pid_of() { local f="$RUN_DIR/$1.pid"; [[ -f $f ]] && cat "$f" || true; }
