@@ -9,6 +9,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from aiokafka import AIOKafkaProducer
+from aiokafka.errors import KafkaConnectionError
 
 from services.kit.logs import get_logger
 from services.kit.settings import ServiceSettings
@@ -49,7 +50,8 @@ class ResilientProducer:
     @property
     def current(self) -> AIOKafkaProducer:
         if self._producer is None:
-            raise RuntimeError("the producer is not started")
+            # A Kafka error, so that callers treat it as an outage and recreate again.
+            raise KafkaConnectionError("no connected producer (the last start failed)")
         return self._producer
 
     async def start(self) -> None:
@@ -68,7 +70,7 @@ class ResilientProducer:
             if old is not None:
                 with contextlib.suppress(Exception):
                     await asyncio.wait_for(old.stop(), timeout=10)
-            await self.start()
+            await self.start()  # may fail while the broker is down: the next send retries
             self.recreated += 1
             log.warning("kafka producer recreated after a failure", times=self.recreated)
 
