@@ -5,7 +5,12 @@
 #   eval "$(deploy/local/infra.sh env)"     # export the addresses into this shell
 #
 # Takes the same environment as postgres.sh and kafka.sh (OMS_STATE_DIR, PG_PORT,
-# KAFKA_PORT, KAFKA_CONTROLLER_PORT, KAFKA_PARTITIONS, PYTHON, ...).
+# KAFKA_PORT, KAFKA_CONTROLLER_PORT, KAFKA_PARTITIONS, PYTHON, ...). KAFKA_BROKERS=3
+# selects Kafka's three-node cluster (replication factor 3, min.insync.replicas 2):
+#
+#   KAFKA_BROKERS=3 deploy/local/infra.sh up      # and the same setting for status/env
+#
+# `down` stops whichever Kafka this state dir runs, one broker or three.
 set -euo pipefail
 
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
