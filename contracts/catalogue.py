@@ -77,6 +77,11 @@ TOPICS: tuple[Topic, ...] = (
 
 CONSUMER_GROUPS: tuple[str, ...] = ("order", "inventory", "fulfilment", "returns", "notification")
 
+SPANS_TOPIC = "oms.telemetry.spans.v1"
+"""Finished OpenTelemetry spans of every service, as JSON keyed by trace id: telemetry for
+the operations view, not contract events (no event model, no schema)."""
+TELEMETRY_TOPICS: tuple[str, ...] = (SPANS_TOPIC,)
+
 _BY_TYPE: dict[str, type[Event]] = {
     event.event_type(): event for topic in TOPICS for event in topic.events
 }
@@ -114,8 +119,10 @@ def dead_letter_topic(consumer_group: str) -> str:
 
 
 def all_topic_names() -> tuple[str, ...]:
-    return tuple(topic.name for topic in TOPICS) + tuple(
-        dead_letter_topic(group) for group in CONSUMER_GROUPS
+    return (
+        tuple(topic.name for topic in TOPICS)
+        + tuple(dead_letter_topic(group) for group in CONSUMER_GROUPS)
+        + TELEMETRY_TOPICS
     )
 
 

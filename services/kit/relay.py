@@ -23,7 +23,11 @@ from services.kit.kafka import ResilientProducer
 from services.kit.logs import get_logger
 from services.kit.metrics import Metrics
 from services.kit.tables import outbox
-from services.kit.telemetry import context_from_headers, current_trace_headers
+from services.kit.telemetry import (
+    context_from_headers,
+    current_trace_headers,
+    order_span_attributes,
+)
 
 log = get_logger(__name__)
 
@@ -134,6 +138,7 @@ class OutboxRelay:
                     "messaging.system": "kafka",
                     "messaging.destination.name": row.topic,
                     "messaging.kafka.message.key": row.key,
+                    **order_span_attributes(stored),
                 },
             ):
                 trace = current_trace_headers()

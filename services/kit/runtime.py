@@ -16,8 +16,8 @@ import uvicorn
 from fastapi import APIRouter, FastAPI, Response
 from fastapi.responses import PlainTextResponse
 from faststream.kafka import KafkaBroker
-from faststream.kafka.opentelemetry import KafkaTelemetryMiddleware
 from opentelemetry.sdk.trace import SpanProcessor
+from opentelemetry.sdk.trace.export import BatchSpanProcessor
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
@@ -31,7 +31,12 @@ from services.kit.metrics import Metrics
 from services.kit.pipeline import EventPipeline, InvalidRecordHandler, Routes
 from services.kit.relay import OutboxRelay
 from services.kit.settings import ServiceSettings
-from services.kit.telemetry import create_tracer_provider
+from services.kit.span_export import kafka_span_exporter
+from services.kit.telemetry import (
+    OrderTelemetryMiddleware,
+    ServerSpanMiddleware,
+    create_tracer_provider,
+)
 from services.kit.topics import TopicNames
 from services.kit.unit_of_work import Cause, UnitOfWork
 
@@ -66,28 +71,38 @@ class ServiceRuntime:
         self.settings = settings
         self.definition = definition
         self.metrics = Metrics()
+        self.topic_names = TopicNames(settings.topic_namespace)
+        self.span_exporter = kafka_span_exporter(
+            service=definition.name,
+            bootstrap_servers=settings.kafka_bootstrap_servers,
+            topic_names=self.topic_names,
+            registry=self.metrics.registry,
+        )
         self.tracer_provider = create_tracer_provider(
             definition.name,
             otlp_endpoint=settings.otel_exporter_otlp_endpoint,
-            extra_processors=span_processors,
+            extra_processors=[
+                *span_processors,
+                *([BatchSpanProcessor(self.span_exporter)] if self.span_exporter else []),
+            ],
         )
         self.tracer = self.tracer_provider.get_tracer("oms.kit")
         self.engine = create_engine(settings.database_url)
         self.source = f"/oms/{definition.name}"
-        self.topic_names = TopicNames(settings.topic_namespace)
         self.topics = (
             tuple(self.topic_names.physical(name) for name in definition.topics)
             if definition.topics is not None
             else self.topic_names.consumed_by(definition.name)
         )
         self.broker = KafkaBroker(
-            settings.kafka_bootstrap_servers,
+            # FastStream does not split a comma-separated string as aiokafka does.
+            settings.kafka_bootstrap_servers.split(","),
             client_id=f"oms-{definition.name}",
             # FastStream's own lines go through our structured logging; its per-message
             # access lines only at DEBUG.
             logger=logging.getLogger("faststream"),
             log_level=logging.DEBUG,
-            middlewares=[KafkaTelemetryMiddleware(tracer_provider=self.tracer_provider)],
+            middlewares=[OrderTelemetryMiddleware(tracer_provider=self.tracer_provider)],
         )
         # aiokafka clients bind to the running event loop, so they are made in start().
         self.producer: ResilientProducer | None = None
@@ -101,6 +116,8 @@ class ServiceRuntime:
             cause=cause,
             on_committed=self._wake,
             topic_for=self.topic_names.of_event,
+            tracer=self.tracer,
+            service=self.definition.name,
         )
 
     def _wake(self) -> None:
@@ -109,6 +126,8 @@ class ServiceRuntime:
 
     async def start(self) -> None:
         settings = self.settings
+        if self.span_exporter is not None:
+            await self.span_exporter.start()  # never waits for Kafka
         if settings.run_migrations:
             await asyncio.to_thread(
                 migrations.upgrade, settings.database_url, self.definition.migrations
@@ -165,6 +184,8 @@ class ServiceRuntime:
             await self.producer.stop()
         await self.engine.dispose()
         self.tracer_provider.shutdown()
+        if self.span_exporter is not None:
+            await self.span_exporter.stop()
         log.info("service stopped")
 
     async def is_ready(self) -> bool:
@@ -193,6 +214,7 @@ def create_http_app(runtime: ServiceRuntime, routers: Sequence[APIRouter] = ()) 
         responses={400: {"description": "The request body could not be parsed"}},
     )
     app.state.runtime = runtime
+    app.add_middleware(ServerSpanMiddleware, tracer_provider=runtime.tracer_provider)
 
     @app.get("/health", tags=["operations"], summary="The process is alive")
     async def health() -> dict[str, str]:
