@@ -13,14 +13,13 @@ from typing import Any
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 
-from contracts.catalogue import CONSUMER_GROUPS
+from contracts.catalogue import CONSUMER_GROUPS, SPANS_TOPIC
 from services.kit.logs import get_logger
 from services.kit.runtime import ServiceRuntime
 from services.operations import db, domain, service
 
 log = get_logger(__name__)
 
-SPANS_TOPIC = "oms.telemetry.spans.v1"
 RAW_GROUP_SUFFIX = "-raw"
 """The dead-letter and span consumer's group is the service's group plus this suffix
 (namespaced like every group), so a rebuild under another group reads everything again."""

@@ -18,6 +18,7 @@ from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from contracts.base import Event
+from contracts.catalogue import SPANS_TOPIC
 from contracts.events.channel import OrderSubmitted
 from contracts.events.common import SkuQuantity
 from contracts.events.inventory import LowStockDetected, StockRestocked
@@ -28,7 +29,6 @@ from contracts.wire import encode
 from services.kit.topics import TopicNames
 from services.operations import db
 from services.operations.app import OperationsSettings, create_app
-from services.operations.jobs import SPANS_TOPIC
 from tests.e2e.flow import channel_order
 from tests.infrastructure import Infrastructure
 from tests.kafka_tools import eventually, publish, read_to_end
