@@ -252,6 +252,7 @@ async def run(
         f"{finished} of {orders} orders finished their flow. "
         "Emails sent to customers: .local/logs/mail.log"
     )
+    console.print("Operations dashboard: http://127.0.0.1:8006")
     return 0 if finished == orders else 1
 
 
