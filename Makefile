@@ -10,7 +10,7 @@ KAFKA_LIBS := .local/kafka/libs/.resolved
 SERVICES := order inventory fulfilment returns notification operations
 
 .DEFAULT_GOAL := help
-.PHONY: help install up down status demo test test-fast contracts lint infra-up infra-down clean
+.PHONY: help install up down status demo test test-fast contracts lint infra-up infra-down clean faults
 
 help: ## List the verbs
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -53,6 +53,9 @@ test: $(INSTALLED) ## Run every test (starts its own Kafka and PostgreSQL when n
 
 test-fast: $(INSTALLED) ## Run the tests that need no broker or database
 	$(VENV)/bin/pytest -m "not integration and not e2e"
+
+faults: $(INSTALLED) ## Fault suite, long budget and three brokers (report: reports/faults.json)
+	OMS_FAULTS_BUDGET=long OMS_FAULTS_BROKERS=3 $(VENV)/bin/pytest -m faults -s
 
 contracts: $(INSTALLED) ## Export the event JSON Schemas and the AsyncAPI document
 	$(PY) -m contracts.export
