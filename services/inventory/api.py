@@ -16,6 +16,7 @@ from services.inventory import db, service
 from services.inventory.domain import Location, StockLevel
 from services.inventory.service import Refusal, StockChange, StockPolicy
 from services.kit.runtime import ServiceRuntime
+from services.kit.text import without_nul
 
 MAX_UNITS = 1_000_000
 # Offsets and ids are PostgreSQL bigints: a larger number cannot match anything, and
@@ -23,14 +24,7 @@ MAX_UNITS = 1_000_000
 MAX_BIGINT = 2**63 - 1
 
 
-def _without_nul(text: str) -> str:
-    # PostgreSQL cannot store U+0000 in text: refuse it here, as the field's own error.
-    if "\x00" in text:
-        raise ValueError("must not contain NUL (U+0000) characters")
-    return text
-
-
-Text = Annotated[str, AfterValidator(_without_nul)]
+Text = Annotated[str, AfterValidator(without_nul)]
 
 WarehousePath = Annotated[
     str, Path(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9][A-Za-z0-9._:-]*$")
@@ -71,7 +65,7 @@ class AdjustmentBody(Request):
     sku: Sku
     warehouse_id: WarehouseId
     delta: int = Field(ge=-MAX_UNITS, le=MAX_UNITS, description="Units to add (or remove, < 0)")
-    reason: Annotated[Note, AfterValidator(_without_nul)]
+    reason: Annotated[Note, AfterValidator(without_nul)]
     reference: Identifier | None = Field(
         default=None, description="Optional: makes a repeated adjustment a no-op"
     )

@@ -12,6 +12,7 @@ from pydantic import BaseModel, Field, HttpUrl, UrlConstraints, field_validator
 
 from contracts.base import Identifier
 from services.kit.runtime import ServiceRuntime
+from services.kit.text import without_nul
 from services.notification import service
 from services.notification.domain import (
     Audience,
@@ -51,10 +52,7 @@ class SubscriptionRequest(BaseModel):
     @field_validator("secret")
     @classmethod
     def _storable(cls, secret: str) -> str:
-        # PostgreSQL cannot store U+0000 in text: refuse it here, as the field's own error.
-        if "\x00" in secret:
-            raise ValueError("must not contain NUL (U+0000) characters")
-        return secret
+        return without_nul(secret)
 
     @field_validator("url")
     @classmethod

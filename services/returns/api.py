@@ -21,17 +21,10 @@ from contracts.base import OrderId, Quantity, Sku
 from contracts.events.common import Note, ReturnId, WarehouseId
 from contracts.events.returns import ReturnReasonCode, ReturnRejectionCode
 from services.kit.runtime import ServiceRuntime
+from services.kit.text import without_nul
 from services.returns import domain, service
 
-
-def _without_nul(text: str) -> str:
-    # PostgreSQL cannot store U+0000 in text: refuse it here, as the field's own error.
-    if "\x00" in text:
-        raise ValueError("must not contain NUL (U+0000) characters")
-    return text
-
-
-Text = Annotated[Note, AfterValidator(_without_nul)]
+Text = Annotated[Note, AfterValidator(without_nul)]
 # Ids in the path have the shape of the ids the service hands out: anything else is a
 # malformed request (422), never a database lookup.
 ReturnPath = Annotated[ReturnId, Path()]
@@ -56,7 +49,7 @@ class ReturnRequestBody(BaseModel):
 class RejectionReasonBody(BaseModel):
     code: ReturnRejectionCode = ReturnRejectionCode.OTHER
     message: Text
-    field: Annotated[str, AfterValidator(_without_nul)] | None = Field(default=None, max_length=256)
+    field: Annotated[str, AfterValidator(without_nul)] | None = Field(default=None, max_length=256)
 
 
 class RejectionBody(BaseModel):
