@@ -439,17 +439,7 @@ class Workload:
             if return_id is None:
                 self.actions.returns_refused[order.external_order_id] = "refused"
                 return
-            received = await http_call(
-                self.system,
-                "returns",
-                "POST",
-                f"/returns/{return_id}/receive",
-                json={
-                    "lines": [
-                        {"sku": sku, "quantity": quantity, "restockable_quantity": quantity - 1}
-                    ]
-                },
-            )
+            received = await self._receive(return_id, sku, quantity)
             if received.status_code == 200 or await self._return_completed(return_id):
                 self.actions.returns_completed[order.external_order_id] = return_id
             else:
@@ -460,6 +450,21 @@ class Workload:
             self.actions.errors.append(str(error))
         finally:
             self._pending_actions.discard(order.external_order_id)
+
+    async def _receive(self, return_id: str, sku: str, quantity: int) -> httpx.Response:
+        """Receipt of the parcel, asked again while the returns service answers that it has
+        not yet heard the order's prices: after a restart it may be behind on the order
+        topic while already current on deliveries, and the refusal says to try again."""
+        deadline = time.monotonic() + HTTP_RETRY_SECONDS
+        body = {"lines": [{"sku": sku, "quantity": quantity, "restockable_quantity": quantity - 1}]}
+        while True:
+            answer = await http_call(
+                self.system, "returns", "POST", f"/returns/{return_id}/receive", json=body
+            )
+            not_yet = answer.status_code == 409 and answer.json()["code"] == "order_prices_unknown"
+            if not not_yet or time.monotonic() > deadline:
+                return answer
+            await asyncio.sleep(0.5)
 
     async def _request_return(self, order_id: str, sku: str, quantity: int) -> str | None:
         """POST /returns is not idempotent: after an answer lost in transit, the return

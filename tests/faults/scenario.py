@@ -219,6 +219,7 @@ def render(report: dict[str, Any]) -> str:
         f"  drain: {report['drain_seconds']} s after the last fault "
         f"({'complete' if report['drain']['complete'] else 'INCOMPLETE'})",
     ]
+    lines += [f"  customer action error: {error}" for error in orders["customer_action_errors"]]
     lines += [
         f"  FAILED {name}: {result['examples']}"
         for name, result in report["invariants"].items()

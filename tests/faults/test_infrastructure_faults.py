@@ -174,7 +174,10 @@ async def test_no_order_lost_and_no_effect_doubled_under_infrastructure_faults(
     # Recovery on their own: the same processes ran from the first order to the last.
     system.assert_all_running()
     assert {service: _pid(system, service) for service in SERVICES} == pids
-    assert run.report["drain"]["complete"], run.report["drain"]
+    assert run.report["drain"]["complete"], (
+        run.report["drain"],
+        run.report["orders"]["customer_action_errors"],
+    )
     assert run.failed_checks() == {}
     assert run.lost == 0
     assert run.duplicated_effects == 0

@@ -89,7 +89,10 @@ async def test_no_order_lost_and_no_effect_doubled_under_service_faults(
     assert faults.get("service_kill") == len(SERVICES) * BUDGET.rounds, faults
     assert faults.get("replica_added") == faults.get("replica_removed") == BUDGET.rounds
     assert faults.get("duplicate_record", 0) > 0 and faults.get("poison_record", 0) > 0
-    assert run.report["drain"]["complete"], run.report["drain"]
+    assert run.report["drain"]["complete"], (
+        run.report["drain"],
+        run.report["orders"]["customer_action_errors"],
+    )
     assert run.failed_checks() == {}
     assert run.lost == 0
     assert run.duplicated_effects == 0
