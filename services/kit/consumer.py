@@ -1,20 +1,101 @@
-"""FastStream wiring for a service's consumer: manual acknowledgement, so the offset is
+"""FastStream wiring for a service's consumer: manual acknowledgement, so an offset is
 committed only after the event's transaction committed (FastStream's default commits
-first, which loses an event when the process dies mid-handler)."""
+first, which loses an event when the process dies mid-handler).
+
+Offsets are committed a batch at a time rather than one broker round trip per record: a
+process that dies before the commit gets those records again, and the inbox skips them."""
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
+import time
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
-from aiokafka import ConsumerRecord
+from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, ConsumerRecord, TopicPartition
+from aiokafka.errors import KafkaError
 from faststream import AckPolicy
 from faststream.kafka import KafkaBroker, KafkaMessage
 from faststream.message import StreamMessage
 
 from services.kit.dead_letters import ConsumedRecord
+from services.kit.logs import get_logger
 from services.kit.pipeline import EventPipeline
+
+log = get_logger(__name__)
+
+
+class OffsetCommitter:
+    """Commits the offsets of records whose transaction has committed: when `max_records`
+    are waiting, or `max_delay_seconds` after the first of them, and on demand (before the
+    consumer stops, when its partitions are revoked). Only offsets handed to `processed`
+    are committed, never the consumer's fetch position, so a record still in its handler
+    is never committed past."""
+
+    def __init__(self, *, max_records: int = 200, max_delay_seconds: float = 0.2) -> None:
+        self._max_records = max_records
+        self._max_delay_seconds = max_delay_seconds
+        self._consumer: AIOKafkaConsumer | None = None
+        self._pending: dict[TopicPartition, int] = {}
+        self._waiting = 0
+        self._lock = asyncio.Lock()
+        self._timer: asyncio.Task[None] | None = None
+
+    async def processed(self, consumer: AIOKafkaConsumer, record: ConsumerRecord[Any, Any]) -> None:
+        self._consumer = consumer
+        self._pending[TopicPartition(record.topic, record.partition)] = record.offset + 1
+        self._waiting += 1
+        if self._waiting >= self._max_records:
+            await self.flush()
+        elif self._timer is None or self._timer.done():
+            self._timer = asyncio.create_task(self._flush_later(), name="offset-commit")
+
+    async def _flush_later(self) -> None:
+        await asyncio.sleep(self._max_delay_seconds)
+        await self.flush()
+
+    async def flush(self) -> None:
+        async with self._lock:
+            if not self._pending or self._consumer is None:
+                return
+            offsets, self._pending, self._waiting = self._pending, {}, 0
+            started = time.perf_counter()
+            try:
+                await self._consumer.commit(offsets)
+            except KafkaError as error:
+                # A partition taken away by a rebalance cannot be committed here: its new
+                # owner consumes from the last commit and its inbox skips what was done.
+                # Otherwise (the broker away) the next flush tries again.
+                log.info("offset commit deferred", error=repr(error))
+                assigned = self._consumer.assignment()
+                for partition, offset in offsets.items():
+                    if partition in assigned and partition not in self._pending:
+                        self._pending[partition] = offset
+                        self._waiting += 1
+                return
+            log.debug(
+                "offsets committed", partitions=len(offsets), seconds=time.perf_counter() - started
+            )
+
+    def forget(self, partitions: Sequence[TopicPartition]) -> None:
+        for partition in partitions:
+            self._pending.pop(partition, None)
+
+
+class _CommitBeforeRebalance(ConsumerRebalanceListener):  # type: ignore[misc]
+    """Commits what was processed before partitions move to another member, so the new
+    owner does not consume them again."""
+
+    def __init__(self, committer: OffsetCommitter) -> None:
+        self._committer = committer
+
+    async def on_partitions_revoked(self, revoked: Sequence[TopicPartition]) -> None:
+        await self._committer.flush()
+        self._committer.forget(revoked)
+
+    async def on_partitions_assigned(self, assigned: Sequence[TopicPartition]) -> None:
+        return None
 
 
 async def _lenient_parse(
@@ -55,7 +136,11 @@ def subscribe(
     topics: Sequence[str],
     group_id: str,
     from_beginning: bool,
-) -> None:
+    committer: OffsetCommitter | None = None,
+) -> OffsetCommitter:
+    """Subscribes the pipeline; the returned committer must be flushed before the broker
+    stops, or the last offsets are committed by nobody (and consumed again at restart)."""
+    committer = committer or OffsetCommitter()
     subscriber = broker.subscriber(
         *topics,
         group_id=group_id,
@@ -66,6 +151,7 @@ def subscribe(
         # Handlers are short transactions; a stall this long means the process is stuck.
         max_poll_interval_ms=120_000,
         title=f"{group_id} consumer",
+        listener=_CommitBeforeRebalance(committer),
     )
 
     @subscriber
@@ -82,7 +168,10 @@ def subscribe(
         )
         outcome = await pipeline.process(record)
         if outcome.commits_offset:
-            await message.ack()
+            assert isinstance(message.consumer, AIOKafkaConsumer)
+            await committer.processed(message.consumer, raw)
         else:
             # Seek back to this record: it is fetched again, nothing after it is committed.
             await message.nack()
+
+    return committer

@@ -23,7 +23,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from services.kit import migrations
-from services.kit.consumer import subscribe
+from services.kit.consumer import OffsetCommitter, subscribe
 from services.kit.dead_letters import DeadLetterPublisher
 from services.kit.kafka import ResilientProducer, create_producer
 from services.kit.logs import configure_logging, get_logger
@@ -57,7 +57,10 @@ class ServiceDefinition:
 
 
 def create_engine(database_url: str) -> AsyncEngine:
-    return create_async_engine(database_url, pool_size=10, max_overflow=20, pool_pre_ping=True)
+    # No ping on every checkout (three round trips per transaction): a connection that died
+    # with the server fails its first statement as a transient error, which is retried on a
+    # fresh connection after SQLAlchemy has invalidated the pool.
+    return create_async_engine(database_url, pool_size=10, max_overflow=20)
 
 
 class ServiceRuntime:
@@ -107,6 +110,7 @@ class ServiceRuntime:
         # aiokafka clients bind to the running event loop, so they are made in start().
         self.producer: ResilientProducer | None = None
         self.relay: OutboxRelay | None = None
+        self.offsets: OffsetCommitter | None = None
         self._tasks: list[asyncio.Task[None]] = []
 
     def unit_of_work(self, cause: Cause | None = None) -> UnitOfWork:
@@ -160,7 +164,7 @@ class ServiceRuntime:
                 invalid_record_handler=self.definition.invalid_record_handler,
                 topic_names=self.topic_names,
             )
-            subscribe(
+            self.offsets = subscribe(
                 self.broker,
                 pipeline,
                 topics=self.topics,
@@ -174,6 +178,9 @@ class ServiceRuntime:
 
     async def stop(self) -> None:
         # Stop taking new events first, then let the relay finish its current batch.
+        if self.offsets is not None:
+            with contextlib.suppress(Exception):  # what is not committed is consumed again
+                await self.offsets.flush()
         await self.broker.stop()
         for task in reversed(self._tasks):
             task.cancel()

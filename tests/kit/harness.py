@@ -102,11 +102,12 @@ async def running_consumer(
 ) -> AsyncIterator[None]:
     broker = KafkaBroker(bootstrap)
     topics = [topic] if isinstance(topic, str) else topic
-    subscribe(broker, pipeline, topics=topics, group_id=group, from_beginning=True)
+    offsets = subscribe(broker, pipeline, topics=topics, group_id=group, from_beginning=True)
     await broker.start()
     try:
         yield
     finally:
+        await offsets.flush()
         await broker.stop()
 
 
