@@ -69,8 +69,14 @@ class OutboxRelay:
         while True:
             try:
                 async with self._engine.connect() as lock_connection:
-                    await self._wait_for_leadership(lock_connection)
-                    await self._publish_while_leader(lock_connection)
+                    try:
+                        await self._wait_for_leadership(lock_connection)
+                        await self._publish_while_leader(lock_connection)
+                    finally:
+                        # The advisory lock belongs to the database session: a connection
+                        # going back to the pool alive would keep it, and the next attempt,
+                        # on another pooled connection, would wait for its own lock forever.
+                        await lock_connection.invalidate()
             except asyncio.CancelledError:
                 raise
             except Exception as error:

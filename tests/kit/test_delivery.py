@@ -4,19 +4,24 @@ that really die: no effect lost, none doubled, bad records never stop a consumer
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import subprocess
 import sys
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import pytest
+from aiokafka import AIOKafkaProducer
+from aiokafka.errors import KafkaConnectionError
 from sqlalchemy import func, select
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from contracts.catalogue import dead_letter_topic
 from contracts.wire import encode
 from services.kit import dead_letters
+from services.kit.kafka import ResilientProducer
 from services.kit.metrics import Metrics
 from services.kit.tables import outbox
 from services.kit.topics import TopicNames
@@ -281,3 +286,57 @@ async def test_a_valid_event_on_a_topic_it_does_not_travel_on_is_dead_lettered_n
     message = dict(letter.headers)[dead_letters.ERROR_MESSAGE].decode()
     assert f"oms.OrderConfirmed.v1 does not travel on {inventory_topic}" in message
     assert await effect_counts(scene.consumer_db) == {"ord-rightful": 1}
+
+
+class FirstSendFails(ResilientProducer):
+    """A real producer whose first send fails as if the broker had gone away."""
+
+    failed = False
+
+    async def send(
+        self,
+        topic: str,
+        *,
+        value: bytes | None,
+        key: bytes | None,
+        headers: Sequence[tuple[str, bytes]],
+    ) -> asyncio.Future[Any]:
+        if not self.failed:
+            self.failed = True
+            raise KafkaConnectionError("broker away")
+        return await super().send(topic, value=value, key=key, headers=headers)
+
+
+async def test_a_relay_interrupted_by_a_broker_failure_takes_its_leadership_back_and_publishes(
+    scene: Scene,
+) -> None:
+    """The relay's leadership is a session-level advisory lock: the connection holding it
+    must not go back to the pool alive when publishing fails, or the relay's next attempt
+    (on another pooled connection) waits for a lock its own process holds, forever."""
+    order_ids = [f"ord-interrupted-{n}" for n in range(EVENTS)]
+    await record_events(scene, order_ids)
+    producer = FirstSendFails(
+        lambda: AIOKafkaProducer(
+            bootstrap_servers=scene.bootstrap, acks="all", enable_idempotence=True
+        )
+    )
+    await producer.start()
+    # The relay's own pool, which nothing else churns: its next connection is another one.
+    relay_db = create_async_engine(scene.producer_db_url)
+    relay = make_relay(relay_db, producer, Metrics())
+    running = asyncio.create_task(relay.run())
+    try:
+
+        async def all_sent() -> bool:
+            return await unsent(scene.producer_db) == 0
+
+        await eventually(all_sent, timeout=20)
+    finally:
+        running.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await running
+        await producer.stop()
+        await relay_db.dispose()
+    assert producer.failed
+    on_topic = await read_all(scene.bootstrap, scene.topic, expect=EVENTS)
+    assert len(on_topic) == EVENTS
