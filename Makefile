@@ -10,7 +10,7 @@ KAFKA_LIBS := .local/kafka/libs/.resolved
 SERVICES := order inventory fulfilment returns notification operations
 
 .DEFAULT_GOAL := help
-.PHONY: help install up down status demo test test-fast contracts lint infra-up infra-down clean faults
+.PHONY: help install up down status demo test test-fast contracts lint infra-up infra-down clean faults bench bench-quick
 
 help: ## List the verbs
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -57,15 +57,22 @@ test-fast: $(INSTALLED) ## Run the tests that need no broker or database
 faults: $(INSTALLED) ## Fault suite, long budget and three brokers (report: reports/faults.json)
 	OMS_FAULTS_BUDGET=long OMS_FAULTS_BROKERS=3 $(VENV)/bin/pytest -m faults -s
 
+bench: $(INSTALLED) ## Benchmark: every phase on its own Kafka and PostgreSQL (report: reports/bench.json)
+	$(PY) -m bench $(BENCH_ARGS)
+
+bench-quick: $(INSTALLED) ## The benchmark with short steps (about ten minutes)
+	$(PY) -m bench --quick $(BENCH_ARGS)
+
 contracts: $(INSTALLED) ## Export the event JSON Schemas and the AsyncAPI document
 	$(PY) -m contracts.export
 
 lint: $(INSTALLED) ## ruff, mypy and the import contracts
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
-	$(VENV)/bin/mypy contracts services adapters cli demo tests
+	$(VENV)/bin/mypy contracts services adapters cli demo bench tests
 	$(VENV)/bin/lint-imports
 
 clean: down ## Stop everything and delete local state (Kafka data, databases, logs)
 	rm -rf .local/kafka-data .local/postgres-data .local/postgres-run .local/logs .local/run \
-		.local/kafka-cluster .local/kafka-cluster-data .local/test-infra
+		.local/kafka-cluster .local/kafka-cluster-data .local/test-infra .local/bench-infra \
+		.local/bench-logs

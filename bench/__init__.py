@@ -1,0 +1,1 @@
+"""The benchmark of the whole order flow: `python -m bench --help`."""

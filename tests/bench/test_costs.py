@@ -1,0 +1,19 @@
+"""How CPU readings become each service's cost for a phase."""
+
+from __future__ import annotations
+
+import pytest
+
+from bench.processes import difference, per_service
+
+
+def test_a_phase_costs_the_difference_of_two_cumulative_readings() -> None:
+    before = {"order": 10.0, "kafka": 100.0}
+    after = {"order": 14.5, "kafka": 130.0, "order#1": 2.0}
+    assert difference(after, before) == pytest.approx({"order": 4.5, "kafka": 30.0, "order#1": 2.0})
+
+
+def test_replicas_count_under_their_service() -> None:
+    assert per_service({"order": 4.0, "order#1": 2.0, "returns": 1.0}) == pytest.approx(
+        {"order": 6.0, "returns": 1.0}
+    )
