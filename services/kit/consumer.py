@@ -2,8 +2,10 @@
 committed only after the event's transaction committed (FastStream's default commits
 first, which loses an event when the process dies mid-handler).
 
-Offsets are committed a batch at a time rather than one broker round trip per record: a
-process that dies before the commit gets those records again, and the inbox skips them."""
+Records are taken a batch at a time (whatever has arrived, up to `max_records`) and
+applied in one transaction (see the pipeline). Offsets are committed a batch at a time
+too, rather than one broker round trip per record: a process that dies before the commit
+gets those records again, and the inbox skips them."""
 
 from __future__ import annotations
 
@@ -98,32 +100,38 @@ class _CommitBeforeRebalance(ConsumerRebalanceListener):  # type: ignore[misc]
         return None
 
 
+Batch = tuple[ConsumerRecord[bytes, bytes], ...]
+
+
 async def _lenient_parse(
-    record: ConsumerRecord[bytes, bytes],
-    parse: Callable[[ConsumerRecord[bytes, bytes]], Awaitable[StreamMessage[Any]]],
+    records: Batch, parse: Callable[[Batch], Awaitable[StreamMessage[Any]]]
 ) -> StreamMessage[Any]:
     """FastStream decodes header values as strict UTF-8 and, on one bad byte, only logs
-    the error: the record would be skipped and later commits would pass it. Parse a copy
-    with the bad bytes replaced instead, keeping the untouched record as the raw message
-    so its dead letter carries the original bytes."""
+    the error: the batch would be skipped and later commits would pass it. Parse copies
+    with the bad bytes replaced instead, keeping the untouched records as the raw message
+    so a dead letter carries the original bytes."""
     try:
-        return await parse(record)
+        return await parse(records)
     except UnicodeDecodeError:
-        readable = dataclasses.replace(
-            record,
-            headers=[
-                (name, value.decode("utf-8", "replace").encode()) for name, value in record.headers
-            ],
-        )
-        if hasattr(record, "consumer"):
-            readable.consumer = record.consumer
-        message = await parse(readable)
-        message.raw_message = record
+        message = await parse(tuple(_readable(record) for record in records))
+        message.raw_message = records
         return message
 
 
-async def _raw_body(message: StreamMessage[object]) -> bytes:
-    """Hand the handler the record's bytes untouched: parsing is the pipeline's job, so
+def _readable(record: ConsumerRecord[bytes, bytes]) -> ConsumerRecord[bytes, bytes]:
+    readable = dataclasses.replace(
+        record,
+        headers=[
+            (name, value.decode("utf-8", "replace").encode()) for name, value in record.headers
+        ],
+    )
+    if hasattr(record, "consumer"):
+        readable.consumer = record.consumer
+    return readable
+
+
+async def _raw_bodies(message: StreamMessage[object]) -> object:
+    """Hand the handler the records' bytes untouched: parsing is the pipeline's job, so
     that bytes which are not JSON reach it (and its dead-letter topic) instead of failing
     inside the framework."""
     return message.body
@@ -137,41 +145,61 @@ def subscribe(
     group_id: str,
     from_beginning: bool,
     committer: OffsetCommitter | None = None,
+    max_batch: int = 100,
+    batch_wait_ms: int = 10,
 ) -> OffsetCommitter:
     """Subscribes the pipeline; the returned committer must be flushed before the broker
-    stops, or the last offsets are committed by nobody (and consumed again at restart)."""
+    stops, or the last offsets are committed by nobody (and consumed again at restart).
+
+    A batch is whatever has arrived, up to `max_batch` records; with nothing there the
+    consumer waits up to `batch_wait_ms` for the first record."""
     committer = committer or OffsetCommitter()
     subscriber = broker.subscriber(
         *topics,
         group_id=group_id,
         ack_policy=AckPolicy.MANUAL,
         auto_offset_reset="earliest" if from_beginning else "latest",
+        batch=True,
+        max_records=max_batch,
+        batch_timeout_ms=batch_wait_ms,
         parser=_lenient_parse,
-        decoder=_raw_body,
-        # Handlers are short transactions; a stall this long means the process is stuck.
+        decoder=_raw_bodies,
+        # A batch is a few short transactions; a stall this long means the process is stuck.
         max_poll_interval_ms=120_000,
         title=f"{group_id} consumer",
         listener=_CommitBeforeRebalance(committer),
     )
 
     @subscriber
-    async def consume(body: bytes, message: KafkaMessage) -> None:
-        raw = message.raw_message
-        assert not isinstance(raw, tuple)
-        record = ConsumedRecord(
-            topic=raw.topic,
-            partition=raw.partition,
-            offset=raw.offset,
-            key=raw.key,
-            value=body,
-            headers=list(raw.headers),
+    async def consume(bodies: Any) -> None:
+        # Taken from the context, not injected: FastStream resolves an injected message
+        # through a worker thread.
+        message: KafkaMessage = broker.context.get_local("message")
+        raw_records = message.raw_message
+        assert isinstance(raw_records, tuple) and isinstance(message.consumer, AIOKafkaConsumer)
+        consumer = message.consumer
+        outcomes = await pipeline.process_batch(
+            [
+                ConsumedRecord(
+                    topic=raw.topic,
+                    partition=raw.partition,
+                    offset=raw.offset,
+                    key=raw.key,
+                    value=body,
+                    headers=list(raw.headers),
+                )
+                for raw, body in zip(raw_records, bodies, strict=True)
+            ]
         )
-        outcome = await pipeline.process(record)
-        if outcome.commits_offset:
-            assert isinstance(message.consumer, AIOKafkaConsumer)
-            await committer.processed(message.consumer, raw)
-        else:
-            # Seek back to this record: it is fetched again, nothing after it is committed.
-            await message.nack()
+        sought: set[TopicPartition] = set()
+        for raw, outcome in zip(raw_records, outcomes, strict=True):
+            partition = TopicPartition(raw.topic, raw.partition)
+            if outcome.commits_offset:
+                await committer.processed(consumer, raw)
+            elif partition not in sought:
+                # Back to the first record not applied: it and those after it are fetched
+                # again, and nothing past it is committed.
+                sought.add(partition)
+                consumer.seek(partition, raw.offset)
 
     return committer

@@ -32,11 +32,7 @@ from services.kit.pipeline import EventPipeline, InvalidRecordHandler, Routes
 from services.kit.relay import OutboxRelay
 from services.kit.settings import ServiceSettings
 from services.kit.span_export import kafka_span_exporter
-from services.kit.telemetry import (
-    OrderTelemetryMiddleware,
-    ServerSpanMiddleware,
-    create_tracer_provider,
-)
+from services.kit.telemetry import ServerSpanMiddleware, create_tracer_provider
 from services.kit.topics import TopicNames
 from services.kit.unit_of_work import Cause, UnitOfWork
 
@@ -105,7 +101,6 @@ class ServiceRuntime:
             # access lines only at DEBUG.
             logger=logging.getLogger("faststream"),
             log_level=logging.DEBUG,
-            middlewares=[OrderTelemetryMiddleware(tracer_provider=self.tracer_provider)],
         )
         # aiokafka clients bind to the running event loop, so they are made in start().
         self.producer: ResilientProducer | None = None
@@ -163,6 +158,7 @@ class ServiceRuntime:
                 transient_retry_seconds=settings.transient_retry_seconds,
                 invalid_record_handler=self.definition.invalid_record_handler,
                 topic_names=self.topic_names,
+                tracer=self.tracer,
             )
             self.offsets = subscribe(
                 self.broker,
@@ -170,6 +166,8 @@ class ServiceRuntime:
                 topics=self.topics,
                 group_id=self.topic_names.consumer_group(settings.group_id),
                 from_beginning=settings.consume_from_beginning,
+                max_batch=settings.consumer_batch_size,
+                batch_wait_ms=settings.consumer_batch_wait_ms,
             )
             await self.broker.start()
         for job in self.definition.background:

@@ -38,6 +38,14 @@ class ServiceSettings(BaseSettings):
         default=None, description="Defaults to the service name (DESIGN: group id = service)"
     )
     consume_from_beginning: bool = True
+    consumer_batch_size: int = Field(
+        default=100,
+        gt=0,
+        description="Most records applied in one transaction (1: a transaction per record)",
+    )
+    consumer_batch_wait_ms: int = Field(
+        default=10, ge=0, description="How long an idle consumer waits for a first record"
+    )
 
     relay_batch_size: int = Field(default=500, gt=0)
     relay_idle_seconds: float = Field(default=0.5, gt=0)

@@ -1,5 +1,5 @@
 """OpenTelemetry tracing. Trace context crosses services inside the Kafka headers
-(W3C `traceparent`): the consumer's telemetry middleware extracts it on consume, the outbox
+(W3C `traceparent`): the consumer pipeline extracts it on consume, the outbox
 stores it with each event, and the relay injects it again on publish. HTTP commands get a
 server span here too, so events they cause start (or continue a caller's) trace.
 
@@ -11,14 +11,6 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from aiokafka import ConsumerRecord
-from faststream.kafka.opentelemetry.provider import (
-    BatchKafkaTelemetrySettingsProvider,
-    KafkaTelemetrySettingsProvider,
-)
-from faststream.kafka.response import KafkaPublishCommand
-from faststream.message import StreamMessage
-from faststream.opentelemetry.middleware import TelemetryMiddleware
 from opentelemetry import propagate
 from opentelemetry.context import Context
 from opentelemetry.sdk.resources import Resource
@@ -82,39 +74,6 @@ def order_id_from_headers(headers: Mapping[str, Any]) -> str | None:
 def order_span_attributes(headers: Mapping[str, Any]) -> dict[str, str]:
     order_id = order_id_from_headers(headers)
     return {ORDER_ID_ATTRIBUTE: order_id} if order_id else {}
-
-
-class _OrderAwareKafkaProvider(KafkaTelemetrySettingsProvider):
-    def get_consume_attrs_from_message(
-        self, msg: StreamMessage[ConsumerRecord[bytes, bytes]]
-    ) -> dict[str, Any]:
-        attributes = super().get_consume_attrs_from_message(msg)
-        key = attributes.get(MESSAGE_KEY_ATTRIBUTE)
-        if isinstance(key, bytes):
-            # Readable in any trace backend, not a list of byte values.
-            attributes[MESSAGE_KEY_ATTRIBUTE] = key.decode("utf-8", "replace")
-        attributes.update(order_span_attributes(msg.headers))
-        return attributes
-
-
-def _provider_for(
-    record: ConsumerRecord[bytes, bytes] | Sequence[ConsumerRecord[bytes, bytes]] | None,
-) -> KafkaTelemetrySettingsProvider | BatchKafkaTelemetrySettingsProvider:
-    if isinstance(record, Sequence):
-        return BatchKafkaTelemetrySettingsProvider()
-    return _OrderAwareKafkaProvider()
-
-
-class OrderTelemetryMiddleware(TelemetryMiddleware[KafkaPublishCommand]):
-    """FastStream's `KafkaTelemetryMiddleware` (a consume span per record, its parent
-    taken from the record's `traceparent`), whose consume spans also carry the order id."""
-
-    def __init__(self, *, tracer_provider: TracerProvider) -> None:
-        super().__init__(
-            settings_provider_factory=_provider_for,
-            tracer_provider=tracer_provider,
-            include_messages_counters=True,
-        )
 
 
 UNTRACED_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})

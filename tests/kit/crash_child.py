@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import os
 import sys
+from collections.abc import Sequence
 
 from sqlalchemy.ext.asyncio import create_async_engine
 
@@ -39,15 +40,15 @@ async def consumer_dies_before_commit(
     engine = create_async_engine(database_url)
     async with started_producer(bootstrap) as producer:
         pipeline = make_pipeline(engine, producer, group, Metrics())
-        process = pipeline.process
+        process_batch = pipeline.process_batch
 
-        async def process_then_die(record: ConsumedRecord) -> Outcome:
-            outcome = await process(record)
-            if outcome is Outcome.HANDLED:
-                os._exit(KILLED)  # the effect is committed; the offset is not
-            return outcome
+        async def process_then_die(records: Sequence[ConsumedRecord]) -> list[Outcome]:
+            outcomes = await process_batch(records)
+            if Outcome.HANDLED in outcomes:
+                os._exit(KILLED)  # the effects are committed; the offsets are not
+            return outcomes
 
-        pipeline.process = process_then_die  # type: ignore[method-assign]
+        pipeline.process_batch = process_then_die  # type: ignore[method-assign]
         async with running_consumer(bootstrap, topic, group, pipeline):
             await asyncio.sleep(60)
     os._exit(1)  # never handled anything: the test will say so

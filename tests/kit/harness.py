@@ -81,7 +81,7 @@ def make_pipeline(
     metrics: Metrics,
     topic_names: TopicNames | None = None,
 ) -> EventPipeline:
-    def unit_of_work(cause: Cause) -> UnitOfWork:
+    def unit_of_work(cause: Cause | None) -> UnitOfWork:
         return UnitOfWork(engine, source="/oms/kit-test", cause=cause)
 
     return EventPipeline(

@@ -159,7 +159,8 @@ async def test_consumer_killed_after_its_effect_before_committing_does_not_repea
     )
 
     assert exit_code == 137
-    assert sum((await effect_counts(scene.consumer_db)).values()) == 1, "one effect committed"
+    applied_before_kill = sum((await effect_counts(scene.consumer_db)).values())
+    assert applied_before_kill >= 1, "the child committed its first batch's effects"
     metrics = Metrics()
     async with started_producer(scene.bootstrap) as producer:
         pipeline = make_pipeline(scene.consumer_db, producer, scene.group, metrics)
@@ -172,8 +173,8 @@ async def test_consumer_killed_after_its_effect_before_committing_does_not_repea
             await asyncio.sleep(1.0)  # room for any late redelivery to show up as a double
 
     assert await effect_counts(scene.consumer_db) == {event.order_id: 1 for event in events}
-    assert metrics.inbox_duplicates.labels("kit-test")._value.get() >= 1, (
-        "the event whose offset was never committed was delivered again and skipped"
+    assert metrics.inbox_duplicates.labels("kit-test")._value.get() >= applied_before_kill, (
+        "every event whose offset was never committed was delivered again and skipped"
     )
 
 

@@ -8,7 +8,6 @@ import uuid
 from collections.abc import AsyncIterator
 
 import pytest
-from faststream.kafka import KafkaBroker, KafkaMessage
 from opentelemetry import trace
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
@@ -17,15 +16,18 @@ from opentelemetry.trace import SpanKind, StatusCode
 from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from contracts.base import Event
 from contracts.events.order import OrderConfirmed
+from services.kit.dead_letters import DeadLetterPublisher
 from services.kit.metrics import Metrics
+from services.kit.pipeline import EventPipeline
 from services.kit.relay import OutboxRelay
 from services.kit.tables import outbox
-from services.kit.telemetry import ORDER_ID_ATTRIBUTE, OrderTelemetryMiddleware
+from services.kit.telemetry import ORDER_ID_ATTRIBUTE, current_trace_headers
 from services.kit.unit_of_work import UnitOfWork
 from tests.infrastructure import Infrastructure
 from tests.kafka_tools import create_topics, eventually, unique_topic
-from tests.kit.harness import prepare_database, started_producer
+from tests.kit.harness import prepare_database, running_consumer, started_producer
 
 pytestmark = pytest.mark.integration
 
@@ -85,35 +87,39 @@ async def test_one_trace_runs_from_the_transaction_through_the_relay_to_the_next
     )
 
     received: list[str] = []
-    broker = KafkaBroker(
-        bootstrap, middlewares=[OrderTelemetryMiddleware(tracer_provider=provider)]
-    )
 
-    @broker.subscriber(topic, group_id=f"g-{uuid.uuid4().hex[:6]}", auto_offset_reset="earliest")
-    async def next_service(body: dict[str, object], message: KafkaMessage) -> None:
-        received.append(message.headers["traceparent"])
+    async def next_service(_uow: UnitOfWork, _event: Event) -> None:
+        received.append(current_trace_headers()["traceparent"])
 
+    group = f"g-{uuid.uuid4().hex[:6]}"
     async with started_producer(bootstrap) as producer:
         relay = OutboxRelay(
             service="order", engine=engine, producer=producer, tracer=tracer, metrics=Metrics()
         )
         assert await relay.publish_batch() == 1
-    await broker.start()
-    try:
+        pipeline = EventPipeline(
+            service="next",
+            unit_of_work=lambda cause: UnitOfWork(engine, source="/oms/next", cause=cause),
+            routes={OrderConfirmed: next_service},
+            dead_letters=DeadLetterPublisher(producer, group),
+            metrics=Metrics(),
+            tracer=tracer,
+        )
+        async with running_consumer(bootstrap, topic, group, pipeline):
 
-        async def consumed() -> bool:
-            return bool(received) and bool(spans_named(finished, f"{topic} process"))
+            async def consumed() -> bool:
+                return bool(received) and bool(spans_named(finished, f"{topic} process"))
 
-        await eventually(consumed, timeout=30)
-    finally:
-        await broker.stop()
+            await eventually(consumed, timeout=30)
 
     [publish] = spans_named(finished, f"{topic} publish")
     [process] = spans_named(finished, f"{topic} process")
     assert publish.kind is SpanKind.PRODUCER and process.kind is SpanKind.CONSUMER
     assert publish.parent is not None and publish.parent.span_id == span_id(transaction)
     assert process.parent is not None and process.parent.span_id == span_id(publish)
-    assert received[0].split("-")[2] == format(span_id(publish), "016x")
+    assert received[0].split("-")[2] == format(span_id(process), "016x"), (
+        "the handler runs inside the consumer span"
+    )
     trace_ids = {span.context.trace_id for span in (transaction, publish, process) if span.context}
     assert trace_ids == {consume.get_span_context().trace_id}
     for span in (publish, process):
