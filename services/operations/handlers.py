@@ -20,7 +20,7 @@ log = get_logger(__name__)
 
 
 def current_trace_id() -> str | None:
-    """The trace the consumed record belongs to: the kit's telemetry middleware opens the
+    """The trace the consumed record belongs to: the kit's consumer pipeline opens the
     consumer span as a child of the record's `traceparent`."""
     context = trace.get_current_span().get_span_context()
     return format(context.trace_id, "032x") if context.is_valid else None
