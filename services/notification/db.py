@@ -18,6 +18,7 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
     Uuid,
+    bindparam,
     delete,
     exists,
     func,
@@ -115,10 +116,13 @@ async def remember_contact(connection: AsyncConnection, contact: Contact) -> Non
     )
 
 
+# Statements run for nearly every consumed event are built once: building one costs as
+# much CPU as executing it.
+_CONTACT = select(contacts).where(contacts.c.order_id == bindparam("order_id"))
+
+
 async def contact_of(connection: AsyncConnection, order_id: str) -> Contact | None:
-    row = (
-        await connection.execute(select(contacts).where(contacts.c.order_id == order_id))
-    ).first()
+    row = (await connection.execute(_CONTACT, {"order_id": order_id})).first()
     if row is None:
         return None
     return Contact(
@@ -353,14 +357,17 @@ async def subscriptions(connection: AsyncConnection) -> list[WebhookSubscription
     return [_subscription(row._mapping) for row in rows]
 
 
+_SUBSCRIPTIONS_TO = (
+    select(webhook_subscriptions)
+    .where(webhook_subscriptions.c.event_types.contains(bindparam("event_types")))
+    .order_by(webhook_subscriptions.c.subscription_id)
+)
+
+
 async def subscriptions_to(
     connection: AsyncConnection, event_type: str
 ) -> list[WebhookSubscription]:
-    rows = await connection.execute(
-        select(webhook_subscriptions)
-        .where(webhook_subscriptions.c.event_types.contains([event_type]))
-        .order_by(webhook_subscriptions.c.subscription_id)
-    )
+    rows = await connection.execute(_SUBSCRIPTIONS_TO, {"event_types": [event_type]})
     return [_subscription(row._mapping) for row in rows]
 
 

@@ -28,6 +28,7 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
     Uuid,
+    bindparam,
     func,
     insert,
     select,
@@ -274,15 +275,22 @@ async def order_by_channel_id(
     return result.mappings().first()
 
 
+# The statements nearly every consumed event runs are built once: building one costs as
+# much CPU as executing it.
+_ORDER = select(orders).where(orders.c.order_id == bindparam("order_id"))
+_LOCK_ORDER = _ORDER.with_for_update()
+_INSERT_TIMELINE_ENTRY = pg_insert(order_timeline).on_conflict_do_nothing(
+    index_elements=[order_timeline.c.event_id]
+)
+
+
 async def order(connection: AsyncConnection, order_id: str) -> RowMapping | None:
-    result = await connection.execute(select(orders).where(orders.c.order_id == order_id))
+    result = await connection.execute(_ORDER, {"order_id": order_id})
     return result.mappings().first()
 
 
 async def lock_order(connection: AsyncConnection, order_id: str) -> RowMapping | None:
-    result = await connection.execute(
-        select(orders).where(orders.c.order_id == order_id).with_for_update()
-    )
+    result = await connection.execute(_LOCK_ORDER, {"order_id": order_id})
     return result.mappings().first()
 
 
@@ -548,11 +556,7 @@ async def insert_idempotency_key(
 
 
 async def insert_timeline_entry(connection: AsyncConnection, values: dict[str, JsonValue]) -> None:
-    await connection.execute(
-        pg_insert(order_timeline)
-        .values(**values)
-        .on_conflict_do_nothing(index_elements=[order_timeline.c.event_id])
-    )
+    await connection.execute(_INSERT_TIMELINE_ENTRY, values)
 
 
 async def timeline_of(connection: AsyncConnection, order_id: str) -> Sequence[RowMapping]:
