@@ -8,6 +8,7 @@ serialises everything done to one order's shipments.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -22,6 +23,8 @@ from sqlalchemy import (
     String,
     Table,
     UniqueConstraint,
+    Update,
+    bindparam,
     select,
     text,
     update,
@@ -138,26 +141,71 @@ def parcels_json(parcels: tuple[Parcel, ...]) -> list[dict[str, Any]]:
     ]
 
 
+# Built once: the statements every consumed event and automatic step runs; building one
+# costs as much CPU as executing it.
+_CREATE_ORDER_FACTS = insert(order_facts).on_conflict_do_nothing(
+    index_elements=[order_facts.c.order_id]
+)
+_LOCK_ORDER_FACTS = (
+    select(
+        order_facts.c.cancelled_at,
+        order_facts.c.shipping_address,
+        order_facts.c.address_changed_at,
+    )
+    .where(order_facts.c.order_id == bindparam("order_id"))
+    .with_for_update()
+)
+_INSERT_SHIPMENT = (
+    insert(shipments)
+    .on_conflict_do_nothing(constraint="shipments_one_per_order_warehouse")
+    .returning(shipments.c.shipment_id)
+)
+_SHIPMENT = select(shipments).where(shipments.c.shipment_id == bindparam("shipment_id"))
+_LOCK_SHIPMENT = _SHIPMENT.with_for_update()
+_LOCK_SHIPMENT_BY_TRACKING_NUMBER = (
+    select(shipments)
+    .where(shipments.c.tracking_number == bindparam("tracking_number"))
+    .with_for_update()
+)
+_ORDER_SHIPMENTS = (
+    select(shipments)
+    .where(shipments.c.order_id == bindparam("order_id"))
+    .order_by(shipments.c.created_at, shipments.c.warehouse_id)
+)
+_LOCK_ORDER_SHIPMENTS = _ORDER_SHIPMENTS.with_for_update()
+_LOCK_NEXT_DUE_SHIPMENT = (
+    select(shipments)
+    .where(shipments.c.next_step_at <= bindparam("now"))
+    .order_by(shipments.c.next_step_at)
+    .limit(1)
+    .with_for_update(skip_locked=True)
+)
+
+
+@functools.cache
+def _update_order_facts(columns: tuple[str, ...]) -> Update:
+    return (
+        update(order_facts)
+        .where(order_facts.c.order_id == bindparam("key_order_id"))
+        .values({column: bindparam(column, type_=order_facts.c[column].type) for column in columns})
+    )
+
+
+@functools.cache
+def _update_shipment(columns: tuple[str, ...]) -> Update:
+    return (
+        update(shipments)
+        .where(shipments.c.shipment_id == bindparam("key_shipment_id"))
+        .values({column: bindparam(column, type_=shipments.c[column].type) for column in columns})
+    )
+
+
 async def lock_order(connection: AsyncConnection, order_id: str) -> OrderFacts:
     """Locks the order's facts row (creating it when new) until the transaction ends, so
     that a StockReserved and an OrderCancelled of one order, handled at once by two
     consumers, see each other's effect instead of missing it."""
-    await connection.execute(
-        insert(order_facts)
-        .values(order_id=order_id)
-        .on_conflict_do_nothing(index_elements=[order_facts.c.order_id])
-    )
-    row = (
-        await connection.execute(
-            select(
-                order_facts.c.cancelled_at,
-                order_facts.c.shipping_address,
-                order_facts.c.address_changed_at,
-            )
-            .where(order_facts.c.order_id == order_id)
-            .with_for_update()
-        )
-    ).one()
+    await connection.execute(_CREATE_ORDER_FACTS, {"order_id": order_id})
+    row = (await connection.execute(_LOCK_ORDER_FACTS, {"order_id": order_id})).one()
     return OrderFacts(
         cancelled=row.cancelled_at is not None,
         shipping_address=row.shipping_address,
@@ -167,34 +215,23 @@ async def lock_order(connection: AsyncConnection, order_id: str) -> OrderFacts:
 
 async def update_order_facts(connection: AsyncConnection, order_id: str, **values: Any) -> None:
     await connection.execute(
-        update(order_facts).where(order_facts.c.order_id == order_id).values(**values)
+        _update_order_facts(tuple(values)), {"key_order_id": order_id, **values}
     )
 
 
 async def insert_shipment(connection: AsyncConnection, **values: Any) -> bool:
     """False when the order already has a shipment from that warehouse."""
-    result = await connection.execute(
-        insert(shipments)
-        .values(**values)
-        .on_conflict_do_nothing(constraint="shipments_one_per_order_warehouse")
-        .returning(shipments.c.shipment_id)
-    )
+    result = await connection.execute(_INSERT_SHIPMENT, values)
     return result.first() is not None
 
 
 async def get_shipment(connection: AsyncConnection, shipment_id: str) -> Shipment | None:
-    row = (
-        await connection.execute(select(shipments).where(shipments.c.shipment_id == shipment_id))
-    ).first()
+    row = (await connection.execute(_SHIPMENT, {"shipment_id": shipment_id})).first()
     return _shipment_from(row) if row is not None else None
 
 
 async def lock_shipment(connection: AsyncConnection, shipment_id: str) -> Shipment | None:
-    row = (
-        await connection.execute(
-            select(shipments).where(shipments.c.shipment_id == shipment_id).with_for_update()
-        )
-    ).first()
+    row = (await connection.execute(_LOCK_SHIPMENT, {"shipment_id": shipment_id})).first()
     return _shipment_from(row) if row is not None else None
 
 
@@ -203,34 +240,19 @@ async def lock_shipment_by_tracking_number(
 ) -> Shipment | None:
     row = (
         await connection.execute(
-            select(shipments)
-            .where(shipments.c.tracking_number == tracking_number)
-            .with_for_update()
+            _LOCK_SHIPMENT_BY_TRACKING_NUMBER, {"tracking_number": tracking_number}
         )
     ).first()
     return _shipment_from(row) if row is not None else None
 
 
 async def lock_order_shipments(connection: AsyncConnection, order_id: str) -> list[Shipment]:
-    rows = (
-        await connection.execute(
-            select(shipments)
-            .where(shipments.c.order_id == order_id)
-            .order_by(shipments.c.created_at, shipments.c.warehouse_id)
-            .with_for_update()
-        )
-    ).all()
+    rows = (await connection.execute(_LOCK_ORDER_SHIPMENTS, {"order_id": order_id})).all()
     return [_shipment_from(row) for row in rows]
 
 
 async def order_shipments(connection: AsyncConnection, order_id: str) -> list[Shipment]:
-    rows = (
-        await connection.execute(
-            select(shipments)
-            .where(shipments.c.order_id == order_id)
-            .order_by(shipments.c.created_at, shipments.c.warehouse_id)
-        )
-    ).all()
+    rows = (await connection.execute(_ORDER_SHIPMENTS, {"order_id": order_id})).all()
     return [_shipment_from(row) for row in rows]
 
 
@@ -238,19 +260,11 @@ async def lock_next_due_shipment(connection: AsyncConnection, now: datetime) -> 
     """The shipment whose automatic step is most overdue, locked; shipments another
     replica is stepping right now are skipped rather than waited for, so no two replicas
     step the same shipment and neither blocks the other."""
-    row = (
-        await connection.execute(
-            select(shipments)
-            .where(shipments.c.next_step_at <= now)
-            .order_by(shipments.c.next_step_at)
-            .limit(1)
-            .with_for_update(skip_locked=True)
-        )
-    ).first()
+    row = (await connection.execute(_LOCK_NEXT_DUE_SHIPMENT, {"now": now})).first()
     return _shipment_from(row) if row is not None else None
 
 
 async def update_shipment(connection: AsyncConnection, shipment_id: str, **values: Any) -> None:
     await connection.execute(
-        update(shipments).where(shipments.c.shipment_id == shipment_id).values(**values)
+        _update_shipment(tuple(values)), {"key_shipment_id": shipment_id, **values}
     )

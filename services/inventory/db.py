@@ -186,6 +186,101 @@ class Movement:
     note: str | None = None
 
 
+# Built once: the statements every consumed event runs; building one costs as much CPU as
+# executing it.
+_WAREHOUSE_EXISTS = select(warehouses.c.warehouse_id).where(
+    warehouses.c.warehouse_id == bindparam("warehouse_id")
+)
+_THRESHOLDS = select(sku_thresholds.c.sku, sku_thresholds.c.threshold).where(
+    sku_thresholds.c.sku.in_(bindparam("skus", expanding=True))
+)
+_ENSURE_STOCK_ROWS = insert(stock).on_conflict_do_nothing()
+_LOCK_STOCK = (
+    select(stock.c.sku, stock.c.warehouse_id, stock.c.on_hand, stock.c.reserved)
+    .where(tuple_(stock.c.sku, stock.c.warehouse_id).in_(bindparam("keys", expanding=True)))
+    .order_by(stock.c.sku, stock.c.warehouse_id)
+    .with_for_update()
+)
+_LOCK_STOCK_OF_SKUS = (
+    select(
+        stock.c.sku,
+        stock.c.warehouse_id,
+        stock.c.on_hand,
+        stock.c.reserved,
+        warehouses.c.latitude,
+        warehouses.c.longitude,
+    )
+    .join(warehouses, warehouses.c.warehouse_id == stock.c.warehouse_id)
+    .where(stock.c.sku.in_(bindparam("skus", expanding=True)))
+    .order_by(stock.c.sku, stock.c.warehouse_id)
+    .with_for_update(of=stock)
+)
+_SAVE_LEVEL = (
+    update(stock)
+    .where(stock.c.sku == bindparam("key_sku"))
+    .where(stock.c.warehouse_id == bindparam("key_warehouse_id"))
+    .values(
+        on_hand=bindparam("new_on_hand"),
+        reserved=bindparam("new_reserved"),
+        updated_at=func.now(),
+    )
+)
+_RECORD_MOVEMENT = insert(stock_movements)
+_RESERVATION = select(reservations).where(reservations.c.order_id == bindparam("order_id"))
+_LOCK_RESERVATION = _RESERVATION.with_for_update()
+_RESERVATION_LINES = (
+    select(reservation_lines)
+    .where(reservation_lines.c.order_id == bindparam("order_id"))
+    .order_by(reservation_lines.c.warehouse_id, reservation_lines.c.sku)
+)
+_INSERT_RESERVATION = insert(reservations).values(
+    order_id=bindparam("order_id"),
+    reservation_id=bindparam("reservation_id"),
+    status=bindparam("status"),
+    shortages=bindparam("shortages"),
+)
+_INSERT_RESERVATION_LINE = insert(reservation_lines)
+_UPDATE_RESERVATION = (
+    update(reservations)
+    .where(reservations.c.order_id == bindparam("key_order_id"))
+    .values(status=bindparam("new_status"), updated_at=func.now())
+)
+_UPDATE_RESERVATION_LINE = (
+    update(reservation_lines)
+    .where(reservation_lines.c.order_id == bindparam("key_order_id"))
+    .where(reservation_lines.c.warehouse_id == bindparam("key_warehouse_id"))
+    .where(reservation_lines.c.sku == bindparam("key_sku"))
+    .values(committed=bindparam("new_committed"), released=bindparam("new_released"))
+)
+_REMEMBER_CANCELLATION = (
+    insert(order_cancellations).values(order_id=bindparam("order_id")).on_conflict_do_nothing()
+)
+_IS_CANCELLED = select(order_cancellations.c.order_id).where(
+    order_cancellations.c.order_id == bindparam("order_id")
+)
+_CLAIM_DOCUMENT = (
+    insert(applied_documents)
+    .values(
+        kind=bindparam("kind"),
+        reference=bindparam("reference"),
+        sku=bindparam("sku"),
+        warehouse_id=bindparam("warehouse_id"),
+        quantity=bindparam("quantity"),
+    )
+    .on_conflict_do_nothing()
+    .returning(applied_documents.c.reference)
+)
+_FIND_DOCUMENT = (
+    select(
+        applied_documents.c.sku,
+        applied_documents.c.warehouse_id,
+        applied_documents.c.quantity,
+    )
+    .where(applied_documents.c.kind == bindparam("kind"))
+    .where(applied_documents.c.reference == bindparam("reference"))
+)
+
+
 # --- Warehouses ------------------------------------------------------------------------
 
 
@@ -211,9 +306,7 @@ async def save_warehouse(connection: AsyncConnection, warehouse: Warehouse) -> b
 
 
 async def warehouse_exists(connection: AsyncConnection, warehouse_id: str) -> bool:
-    found = await connection.execute(
-        select(warehouses.c.warehouse_id).where(warehouses.c.warehouse_id == warehouse_id)
-    )
+    found = await connection.execute(_WAREHOUSE_EXISTS, {"warehouse_id": warehouse_id})
     return found.first() is not None
 
 
@@ -246,11 +339,7 @@ async def thresholds_for(
     connection: AsyncConnection, skus: Iterable[str], default: int
 ) -> dict[str, int]:
     wanted = sorted(set(skus))
-    rows = await connection.execute(
-        select(sku_thresholds.c.sku, sku_thresholds.c.threshold).where(
-            sku_thresholds.c.sku.in_(wanted)
-        )
-    )
+    rows = await connection.execute(_THRESHOLDS, {"skus": wanted})
     configured = {row.sku: row.threshold for row in rows}
     return {sku: configured.get(sku, default) for sku in wanted}
 
@@ -277,7 +366,7 @@ async def ensure_stock_rows(connection: AsyncConnection, keys: Iterable[StockKey
     """Rows to lock for SKUs a warehouse never held before (a first receipt, a return)."""
     rows = [{"sku": sku, "warehouse_id": warehouse_id} for sku, warehouse_id in sorted(set(keys))]
     if rows:
-        await connection.execute(insert(stock).on_conflict_do_nothing(), rows)
+        await connection.execute(_ENSURE_STOCK_ROWS, rows)
 
 
 async def lock_stock(
@@ -287,12 +376,7 @@ async def lock_stock(
     wanted = sorted(set(keys))
     if not wanted:
         return {}
-    rows = await connection.execute(
-        select(stock.c.sku, stock.c.warehouse_id, stock.c.on_hand, stock.c.reserved)
-        .where(tuple_(stock.c.sku, stock.c.warehouse_id).in_(wanted))
-        .order_by(stock.c.sku, stock.c.warehouse_id)
-        .with_for_update()
-    )
+    rows = await connection.execute(_LOCK_STOCK, {"keys": wanted})
     return {(row.sku, row.warehouse_id): StockLevel(row.on_hand, row.reserved) for row in rows}
 
 
@@ -302,20 +386,7 @@ async def lock_stock_of_skus(
     """Locks every warehouse's row of these SKUs, in (sku, warehouse) order: whoever
     reserves the same SKU meanwhile waits, and then sees what this transaction left."""
     wanted = sorted(set(skus))
-    rows = await connection.execute(
-        select(
-            stock.c.sku,
-            stock.c.warehouse_id,
-            stock.c.on_hand,
-            stock.c.reserved,
-            warehouses.c.latitude,
-            warehouses.c.longitude,
-        )
-        .join(warehouses, warehouses.c.warehouse_id == stock.c.warehouse_id)
-        .where(stock.c.sku.in_(wanted))
-        .order_by(stock.c.sku, stock.c.warehouse_id)
-        .with_for_update(of=stock)
-    )
+    rows = await connection.execute(_LOCK_STOCK_OF_SKUS, {"skus": wanted})
     return [
         LocatedStock(
             sku=row.sku,
@@ -331,14 +402,7 @@ async def save_levels(connection: AsyncConnection, levels: Mapping[StockKey, Sto
     if not levels:
         return
     await connection.execute(
-        update(stock)
-        .where(stock.c.sku == bindparam("key_sku"))
-        .where(stock.c.warehouse_id == bindparam("key_warehouse_id"))
-        .values(
-            on_hand=bindparam("new_on_hand"),
-            reserved=bindparam("new_reserved"),
-            updated_at=func.now(),
-        ),
+        _SAVE_LEVEL,
         [
             {
                 "key_sku": sku,
@@ -387,7 +451,7 @@ class RecordedMovement:
 async def record_movements(connection: AsyncConnection, movements: Sequence[Movement]) -> None:
     if movements:
         await connection.execute(
-            insert(stock_movements),
+            _RECORD_MOVEMENT,
             [
                 {
                     "sku": movement.sku,
@@ -465,17 +529,12 @@ async def find_reservation(
 ) -> Reservation | None:
     """With `for_update`, the reservation is locked: a shipment and a cancellation of one
     order, arriving on different topics at once, take turns."""
-    query = select(reservations).where(reservations.c.order_id == order_id)
-    if for_update:
-        query = query.with_for_update()
-    header = (await connection.execute(query)).first()
+    parameters = {"order_id": order_id}
+    query = _LOCK_RESERVATION if for_update else _RESERVATION
+    header = (await connection.execute(query, parameters)).first()
     if header is None:
         return None
-    lines = await connection.execute(
-        select(reservation_lines)
-        .where(reservation_lines.c.order_id == order_id)
-        .order_by(reservation_lines.c.warehouse_id, reservation_lines.c.sku)
-    )
+    lines = await connection.execute(_RESERVATION_LINES, parameters)
     return Reservation(
         order_id=header.order_id,
         reservation_id=header.reservation_id,
@@ -505,16 +564,17 @@ async def add_reservation(
     shortages: Sequence[Mapping[str, Any]] = (),
 ) -> None:
     await connection.execute(
-        insert(reservations).values(
-            order_id=order_id,
-            reservation_id=reservation_id,
-            status=status.value,
-            shortages=list(shortages) or None,
-        )
+        _INSERT_RESERVATION,
+        {
+            "order_id": order_id,
+            "reservation_id": reservation_id,
+            "status": status.value,
+            "shortages": list(shortages) or None,
+        },
     )
     if lines:
         await connection.execute(
-            insert(reservation_lines),
+            _INSERT_RESERVATION_LINE,
             [
                 {
                     "order_id": order_id,
@@ -534,19 +594,14 @@ async def update_reservation(
     lines: Sequence[ReservationLine],
 ) -> None:
     await connection.execute(
-        update(reservations)
-        .where(reservations.c.order_id == order_id)
-        .values(status=status.value, updated_at=func.now())
+        _UPDATE_RESERVATION, {"key_order_id": order_id, "new_status": status.value}
     )
     if lines:
         await connection.execute(
-            update(reservation_lines)
-            .where(reservation_lines.c.order_id == order_id)
-            .where(reservation_lines.c.warehouse_id == bindparam("key_warehouse_id"))
-            .where(reservation_lines.c.sku == bindparam("key_sku"))
-            .values(committed=bindparam("new_committed"), released=bindparam("new_released")),
+            _UPDATE_RESERVATION_LINE,
             [
                 {
+                    "key_order_id": order_id,
                     "key_warehouse_id": line.warehouse_id,
                     "key_sku": line.sku,
                     "new_committed": line.committed,
@@ -558,15 +613,11 @@ async def update_reservation(
 
 
 async def remember_cancellation(connection: AsyncConnection, order_id: str) -> None:
-    await connection.execute(
-        insert(order_cancellations).values(order_id=order_id).on_conflict_do_nothing()
-    )
+    await connection.execute(_REMEMBER_CANCELLATION, {"order_id": order_id})
 
 
 async def is_cancelled(connection: AsyncConnection, order_id: str) -> bool:
-    found = await connection.execute(
-        select(order_cancellations.c.order_id).where(order_cancellations.c.order_id == order_id)
-    )
+    found = await connection.execute(_IS_CANCELLED, {"order_id": order_id})
     return found.first() is not None
 
 
@@ -592,16 +643,14 @@ async def claim_document(
     """Records the document as applied. Returns None when it is new, else what was
     recorded when it was first applied (a concurrent duplicate waits for the first)."""
     inserted = await connection.execute(
-        insert(applied_documents)
-        .values(
-            kind=kind,
-            reference=reference,
-            sku=sku,
-            warehouse_id=warehouse_id,
-            quantity=quantity,
-        )
-        .on_conflict_do_nothing()
-        .returning(applied_documents.c.reference)
+        _CLAIM_DOCUMENT,
+        {
+            "kind": kind,
+            "reference": reference,
+            "sku": sku,
+            "warehouse_id": warehouse_id,
+            "quantity": quantity,
+        },
     )
     if inserted.first() is not None:
         return None
@@ -616,14 +665,6 @@ async def find_document(
     connection: AsyncConnection, kind: str, reference: str
 ) -> AppliedDocument | None:
     found = (
-        await connection.execute(
-            select(
-                applied_documents.c.sku,
-                applied_documents.c.warehouse_id,
-                applied_documents.c.quantity,
-            )
-            .where(applied_documents.c.kind == kind)
-            .where(applied_documents.c.reference == reference)
-        )
+        await connection.execute(_FIND_DOCUMENT, {"kind": kind, "reference": reference})
     ).first()
     return None if found is None else AppliedDocument(found.sku, found.warehouse_id, found.quantity)

@@ -16,7 +16,7 @@ from typing import Any
 
 from aiokafka.errors import KafkaError
 from opentelemetry.trace import SpanKind, Tracer
-from sqlalchemy import Row, select, text, update
+from sqlalchemy import Row, bindparam, select, text, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from services.kit.kafka import ResilientProducer
@@ -32,6 +32,20 @@ from services.kit.telemetry import (
 log = get_logger(__name__)
 
 TRACE_HEADERS = frozenset({"traceparent", "tracestate"})
+
+
+# Built once: the relay runs them for every batch it publishes.
+_UNSENT = (
+    select(outbox.c.id, outbox.c.topic, outbox.c.key, outbox.c.value, outbox.c.headers)
+    .where(outbox.c.sent_at.is_(None))
+    .order_by(outbox.c.id)
+    .limit(bindparam("batch_size"))
+)
+_MARK_SENT = (
+    update(outbox)
+    .where(outbox.c.id.in_(bindparam("ids", expanding=True)))
+    .values(sent_at=text("now()"))
+)
 
 
 def relay_lock_id(service: str) -> int:
@@ -107,16 +121,7 @@ class OutboxRelay:
     async def publish_batch(self) -> int:
         """Publish up to one batch of unsent events; returns how many were published."""
         async with self._engine.connect() as connection:
-            rows = (
-                await connection.execute(
-                    select(
-                        outbox.c.id, outbox.c.topic, outbox.c.key, outbox.c.value, outbox.c.headers
-                    )
-                    .where(outbox.c.sent_at.is_(None))
-                    .order_by(outbox.c.id)
-                    .limit(self._batch_size)
-                )
-            ).all()
+            rows = (await connection.execute(_UNSENT, {"batch_size": self._batch_size})).all()
             await connection.rollback()
         self._metrics.outbox_backlog.labels(self._service).set(len(rows))
         if not rows:
@@ -162,6 +167,4 @@ class OutboxRelay:
 
     async def mark_sent(self, ids: list[int]) -> None:
         async with self._engine.begin() as connection:
-            await connection.execute(
-                update(outbox).where(outbox.c.id.in_(ids)).values(sent_at=text("now()"))
-            )
+            await connection.execute(_MARK_SENT, {"ids": ids})

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any
@@ -17,6 +18,7 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    Update,
     Uuid,
     bindparam,
     delete,
@@ -101,23 +103,34 @@ Index(
 Index("notifications_by_subject", notifications.c.subject_key, notifications.c.created_at)
 
 
+# Statements run for nearly every consumed event are built once: building one costs as
+# much CPU as executing it.
+_REMEMBER_CONTACT = (
+    pg_insert(contacts)
+    .values(
+        {
+            name: bindparam(name)
+            for name in ("order_id", "email", "name", "locale", "channel", "external_order_id")
+        }
+    )
+    .on_conflict_do_nothing(index_elements=[contacts.c.order_id])
+)
+
+
 async def remember_contact(connection: AsyncConnection, contact: Contact) -> None:
     await connection.execute(
-        pg_insert(contacts)
-        .values(
-            order_id=contact.order_id,
-            email=contact.email,
-            name=contact.name,
-            locale=contact.locale,
-            channel=contact.channel,
-            external_order_id=contact.external_order_id,
-        )
-        .on_conflict_do_nothing(index_elements=[contacts.c.order_id])
+        _REMEMBER_CONTACT,
+        {
+            "order_id": contact.order_id,
+            "email": contact.email,
+            "name": contact.name,
+            "locale": contact.locale,
+            "channel": contact.channel,
+            "external_order_id": contact.external_order_id,
+        },
     )
 
 
-# Statements run for nearly every consumed event are built once: building one costs as
-# much CPU as executing it.
 _CONTACT = select(contacts).where(contacts.c.order_id == bindparam("order_id"))
 
 
@@ -135,18 +148,49 @@ async def contact_of(connection: AsyncConnection, order_id: str) -> Contact | No
     )
 
 
+_RECORD_NOTIFICATIONS = pg_insert(notifications).on_conflict_do_nothing(
+    constraint="notifications_one_per_recipient"
+)
+
+
 async def record_notifications(
     connection: AsyncConnection, rows: Sequence[Mapping[str, Any]]
 ) -> None:
     """Inserts the notifications; one already recorded for the same (event, recipient,
     channel) is left as it is."""
     if rows:
-        await connection.execute(
-            pg_insert(notifications).on_conflict_do_nothing(
-                constraint="notifications_one_per_recipient"
-            ),
-            list(rows),
-        )
+        await connection.execute(_RECORD_NOTIFICATIONS, list(rows))
+
+
+_DUE = (
+    select(notifications.c.notification_id)
+    .where(
+        notifications.c.status == NotificationStatus.PENDING.value,
+        notifications.c.next_attempt_at <= bindparam("now"),
+        notifications.c.recipient.is_not(None)
+        | exists().where(contacts.c.order_id == notifications.c.subject_key),
+    )
+    .order_by(notifications.c.next_attempt_at)
+    .limit(bindparam("limit", type_=Integer))
+    .with_for_update(skip_locked=True, of=notifications)
+    .cte("due")
+)
+_CLAIM_DUE = (
+    update(notifications)
+    .where(notifications.c.notification_id == _DUE.c.notification_id)
+    .values(
+        attempts=notifications.c.attempts + 1,
+        next_attempt_at=bindparam("next_attempt_at"),
+        recipient=func.coalesce(
+            notifications.c.recipient,
+            select(contacts.c.email)
+            .where(contacts.c.order_id == notifications.c.subject_key)
+            .scalar_subquery(),
+        ),
+        updated_at=bindparam("now"),
+    )
+    .returning(*notifications.c)
+)
 
 
 async def claim_due(
@@ -160,36 +204,8 @@ async def claim_due(
     back by itself if this process dies before recording the outcome. A customer
     notification waits until the customer's address is known, then takes it.
     """
-    deliverable = notifications.c.recipient.is_not(None) | exists().where(
-        contacts.c.order_id == notifications.c.subject_key
-    )
-    due = (
-        select(notifications.c.notification_id)
-        .where(
-            notifications.c.status == NotificationStatus.PENDING.value,
-            notifications.c.next_attempt_at <= now,
-            deliverable,
-        )
-        .order_by(notifications.c.next_attempt_at)
-        .limit(limit)
-        .with_for_update(skip_locked=True, of=notifications)
-        .cte("due")
-    )
-    customer_address = (
-        select(contacts.c.email)
-        .where(contacts.c.order_id == notifications.c.subject_key)
-        .scalar_subquery()
-    )
     claimed = await connection.execute(
-        update(notifications)
-        .where(notifications.c.notification_id == due.c.notification_id)
-        .values(
-            attempts=notifications.c.attempts + 1,
-            next_attempt_at=now + lease,
-            recipient=func.coalesce(notifications.c.recipient, customer_address),
-            updated_at=now,
-        )
-        .returning(*notifications.c)
+        _CLAIM_DUE, {"now": now, "limit": limit, "next_attempt_at": now + lease}
     )
     return [_notification(row._mapping) for row in claimed]
 
@@ -230,6 +246,22 @@ async def record_failed(
     )
 
 
+@functools.cache
+def _close_attempt_statement(columns: tuple[str, ...]) -> Update:
+    return (
+        update(notifications)
+        .where(
+            notifications.c.notification_id == bindparam("key_notification_id"),
+            notifications.c.status == NotificationStatus.PENDING.value,
+            notifications.c.attempts == bindparam("key_attempts"),
+        )
+        .values(
+            {name: bindparam(name) for name in ("status", "last_error", "updated_at", *columns)}
+        )
+        .returning(*notifications.c)
+    )
+
+
 async def _close_attempt(
     connection: AsyncConnection,
     claimed: Notification,
@@ -241,14 +273,15 @@ async def _close_attempt(
 ) -> Notification | None:
     row = (
         await connection.execute(
-            update(notifications)
-            .where(
-                notifications.c.notification_id == claimed.notification_id,
-                notifications.c.status == NotificationStatus.PENDING.value,
-                notifications.c.attempts == claimed.attempts,
-            )
-            .values(status=status.value, last_error=last_error, updated_at=now, **changes)
-            .returning(*notifications.c)
+            _close_attempt_statement(tuple(changes)),
+            {
+                "key_notification_id": claimed.notification_id,
+                "key_attempts": claimed.attempts,
+                "status": status.value,
+                "last_error": last_error,
+                "updated_at": now,
+                **changes,
+            },
         )
     ).first()
     return _notification(row._mapping) if row is not None else None
@@ -303,6 +336,14 @@ def _notification(row: RowMapping) -> Notification:
     )
 
 
+_ADD_SUBSCRIPTION = (
+    pg_insert(webhook_subscriptions)
+    .values({name: bindparam(name) for name in ("subscription_id", "url", "secret", "event_types")})
+    .on_conflict_do_nothing(index_elements=[webhook_subscriptions.c.url])
+    .returning(*webhook_subscriptions.c)
+)
+
+
 async def add_subscription(
     connection: AsyncConnection,
     *,
@@ -314,15 +355,13 @@ async def add_subscription(
     """The new subscription; None when the URL is subscribed already."""
     row = (
         await connection.execute(
-            pg_insert(webhook_subscriptions)
-            .values(
-                subscription_id=subscription_id,
-                url=url,
-                secret=secret,
-                event_types=list(event_types),
-            )
-            .on_conflict_do_nothing(index_elements=[webhook_subscriptions.c.url])
-            .returning(*webhook_subscriptions.c)
+            _ADD_SUBSCRIPTION,
+            {
+                "subscription_id": subscription_id,
+                "url": url,
+                "secret": secret,
+                "event_types": list(event_types),
+            },
         )
     ).first()
     return _subscription(row._mapping) if row is not None else None
@@ -337,16 +376,15 @@ async def subscription_for_url(connection: AsyncConnection, url: str) -> Webhook
     return _subscription(row._mapping) if row is not None else None
 
 
+_SUBSCRIPTION = select(webhook_subscriptions).where(
+    webhook_subscriptions.c.subscription_id == bindparam("subscription_id")
+)
+
+
 async def subscription(
     connection: AsyncConnection, subscription_id: str
 ) -> WebhookSubscription | None:
-    row = (
-        await connection.execute(
-            select(webhook_subscriptions).where(
-                webhook_subscriptions.c.subscription_id == subscription_id
-            )
-        )
-    ).first()
+    row = (await connection.execute(_SUBSCRIPTION, {"subscription_id": subscription_id})).first()
     return _subscription(row._mapping) if row is not None else None
 
 
@@ -371,12 +409,15 @@ async def subscriptions_to(
     return [_subscription(row._mapping) for row in rows]
 
 
+_REMOVE_SUBSCRIPTION = (
+    delete(webhook_subscriptions)
+    .where(webhook_subscriptions.c.subscription_id == bindparam("subscription_id"))
+    .returning(webhook_subscriptions.c.subscription_id)
+)
+
+
 async def remove_subscription(connection: AsyncConnection, subscription_id: str) -> bool:
-    removed = await connection.execute(
-        delete(webhook_subscriptions)
-        .where(webhook_subscriptions.c.subscription_id == subscription_id)
-        .returning(webhook_subscriptions.c.subscription_id)
-    )
+    removed = await connection.execute(_REMOVE_SUBSCRIPTION, {"subscription_id": subscription_id})
     return removed.first() is not None
 
 

@@ -7,6 +7,7 @@ replicas, and the lock makes them take turns.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Collection, Sequence
 from datetime import datetime
 from typing import Any
@@ -27,6 +28,7 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    Update,
     Uuid,
     bindparam,
     func,
@@ -37,6 +39,7 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.dialects.postgresql import Insert as PgInsert
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -233,26 +236,37 @@ async def product(connection: AsyncConnection, sku: str) -> RowMapping | None:
     return result.mappings().first()
 
 
+# Built once: every submitted order runs it, and building costs as much CPU as executing.
+_SELLABLE_SKUS = select(products.c.sku).where(
+    products.c.sku.in_(bindparam("skus", expanding=True)), products.c.active
+)
+
+
 async def sellable_skus(connection: AsyncConnection, skus: Collection[str]) -> frozenset[str]:
-    result = await connection.execute(
-        select(products.c.sku).where(products.c.sku.in_(skus), products.c.active)
-    )
+    result = await connection.execute(_SELLABLE_SKUS, {"skus": list(skus)})
     return frozenset(result.scalars().all())
 
 
 # --- orders ---------------------------------------------------------------------------------
 
 
+# Built once, for the same reason as _ORDER below.
+_INSERT_ORDER = (
+    pg_insert(orders)
+    .on_conflict_do_nothing(index_elements=[orders.c.channel, orders.c.external_order_id])
+    .returning(orders.c.order_id)
+)
+_INSERT_LINES = insert(order_lines)
+_ORDER_BY_CHANNEL_ID = select(orders).where(
+    orders.c.channel == bindparam("channel"),
+    orders.c.external_order_id == bindparam("external_order_id"),
+)
+
+
 async def insert_order(connection: AsyncConnection, values: dict[str, JsonValue]) -> bool:
     """False when the channel order is already known (a concurrent submission of the same
     order waits on the unique constraint, then lands here)."""
-    statement = (
-        pg_insert(orders)
-        .values(**values)
-        .on_conflict_do_nothing(index_elements=[orders.c.channel, orders.c.external_order_id])
-        .returning(orders.c.order_id)
-    )
-    result = await connection.execute(statement)
+    result = await connection.execute(_INSERT_ORDER, values)
     return result.first() is not None
 
 
@@ -261,16 +275,14 @@ async def insert_lines(
 ) -> None:
     rows = [{"order_id": order_id, "position": index, **line} for index, line in enumerate(lines)]
     if rows:
-        await connection.execute(insert(order_lines), rows)
+        await connection.execute(_INSERT_LINES, rows)
 
 
 async def order_by_channel_id(
     connection: AsyncConnection, channel: str, external_order_id: str
 ) -> RowMapping | None:
     result = await connection.execute(
-        select(orders).where(
-            orders.c.channel == channel, orders.c.external_order_id == external_order_id
-        )
+        _ORDER_BY_CHANNEL_ID, {"channel": channel, "external_order_id": external_order_id}
     )
     return result.mappings().first()
 
@@ -282,6 +294,30 @@ _LOCK_ORDER = _ORDER.with_for_update()
 _INSERT_TIMELINE_ENTRY = pg_insert(order_timeline).on_conflict_do_nothing(
     index_elements=[order_timeline.c.event_id]
 )
+_CHANGE_STATUS = (
+    update(orders)
+    .where(
+        orders.c.order_id == bindparam("key_order_id"),
+        orders.c.status == bindparam("from_status"),
+    )
+    .values(status=bindparam("to_status"), updated_at=func.now())
+)
+_RECORD_STATUS = insert(order_status_history)
+_LINES_OF = (
+    select(order_lines)
+    .where(order_lines.c.order_id == bindparam("order_id"))
+    .order_by(order_lines.c.position)
+)
+
+
+@functools.cache
+def _update_order(columns: tuple[str, ...]) -> Update:
+    """Built once per set of columns."""
+    return (
+        update(orders)
+        .where(orders.c.order_id == bindparam("key_order_id"))
+        .values({**{name: bindparam(name) for name in columns}, "updated_at": func.now()})
+    )
 
 
 async def order(connection: AsyncConnection, order_id: str) -> RowMapping | None:
@@ -295,9 +331,7 @@ async def lock_order(connection: AsyncConnection, order_id: str) -> RowMapping |
 
 
 async def update_order(connection: AsyncConnection, order_id: str, **values: JsonValue) -> None:
-    await connection.execute(
-        update(orders).where(orders.c.order_id == order_id).values(**values, updated_at=func.now())
-    )
+    await connection.execute(_update_order(tuple(values)), {"key_order_id": order_id, **values})
 
 
 async def change_status(
@@ -312,9 +346,8 @@ async def change_status(
 ) -> bool:
     """Moves the order only if it is still in `from_status`, and writes the history."""
     result = await connection.execute(
-        update(orders)
-        .where(orders.c.order_id == order_id, orders.c.status == from_status)
-        .values(status=to_status, updated_at=func.now())
+        _CHANGE_STATUS,
+        {"key_order_id": order_id, "from_status": from_status, "to_status": to_status},
     )
     if result.rowcount != 1:
         return False
@@ -341,23 +374,20 @@ async def record_status(
     actor: str,
 ) -> None:
     await connection.execute(
-        insert(order_status_history).values(
-            order_id=order_id,
-            from_status=from_status,
-            to_status=to_status,
-            cause_event_id=cause_event_id,
-            command=command,
-            actor=actor,
-        )
+        _RECORD_STATUS,
+        {
+            "order_id": order_id,
+            "from_status": from_status,
+            "to_status": to_status,
+            "cause_event_id": cause_event_id,
+            "command": command,
+            "actor": actor,
+        },
     )
 
 
 async def lines_of(connection: AsyncConnection, order_id: str) -> Sequence[RowMapping]:
-    result = await connection.execute(
-        select(order_lines)
-        .where(order_lines.c.order_id == order_id)
-        .order_by(order_lines.c.position)
-    )
+    result = await connection.execute(_LINES_OF, {"order_id": order_id})
     return result.mappings().all()
 
 
@@ -440,67 +470,70 @@ async def mark_completed(
 # --- shipments ------------------------------------------------------------------------------
 
 
+# Built once: consumed events run them.
+_SHIPMENTS_OF = (
+    select(order_shipments)
+    .where(order_shipments.c.order_id == bindparam("order_id"))
+    .order_by(order_shipments.c.shipment_id)
+)
+
+
+@functools.cache
+def _upsert_facts(table: Table, columns: tuple[str, ...]) -> PgInsert:
+    """`upsert_shipment` or `upsert_return`, built once per set of fact columns."""
+    statement = pg_insert(table)
+    return statement.on_conflict_do_update(
+        index_elements=list(table.primary_key),
+        set_={name: func.coalesce(statement.excluded[name], table.c[name]) for name in columns},
+    )
+
+
 async def upsert_shipment(
     connection: AsyncConnection, order_id: str, shipment_id: str, /, **facts: JsonValue
 ) -> None:
     """Adds what one event says about a shipment, keeping what earlier events said."""
-    statement = pg_insert(order_shipments).values(
-        order_id=order_id, shipment_id=shipment_id, **facts
-    )
     await connection.execute(
-        statement.on_conflict_do_update(
-            index_elements=[order_shipments.c.order_id, order_shipments.c.shipment_id],
-            set_={
-                name: func.coalesce(statement.excluded[name], order_shipments.c[name])
-                for name in facts
-            },
-        )
+        _upsert_facts(order_shipments, tuple(facts)),
+        {"order_id": order_id, "shipment_id": shipment_id, **facts},
     )
 
 
 async def shipments_of(connection: AsyncConnection, order_id: str) -> Sequence[RowMapping]:
-    result = await connection.execute(
-        select(order_shipments)
-        .where(order_shipments.c.order_id == order_id)
-        .order_by(order_shipments.c.shipment_id)
-    )
+    result = await connection.execute(_SHIPMENTS_OF, {"order_id": order_id})
     return result.mappings().all()
 
 
 # --- returns, refunds, notifications --------------------------------------------------------
 
 
+# Built once: consumed events run them.
+_RETURNS_OF = (
+    select(order_returns)
+    .where(order_returns.c.order_id == bindparam("order_id"))
+    .order_by(order_returns.c.return_id)
+)
+_INSERT_REFUND = (
+    pg_insert(order_refunds).on_conflict_do_nothing().returning(order_refunds.c.refund_id)
+)
+_INSERT_NOTIFICATION = pg_insert(order_notifications).on_conflict_do_nothing()
+
+
 async def upsert_return(
     connection: AsyncConnection, order_id: str, return_id: str, /, **facts: JsonValue
 ) -> None:
-    statement = pg_insert(order_returns).values(order_id=order_id, return_id=return_id, **facts)
     await connection.execute(
-        statement.on_conflict_do_update(
-            index_elements=[order_returns.c.order_id, order_returns.c.return_id],
-            set_={
-                name: func.coalesce(statement.excluded[name], order_returns.c[name])
-                for name in facts
-            },
-        )
+        _upsert_facts(order_returns, tuple(facts)),
+        {"order_id": order_id, "return_id": return_id, **facts},
     )
 
 
 async def returns_of(connection: AsyncConnection, order_id: str) -> Sequence[RowMapping]:
-    result = await connection.execute(
-        select(order_returns)
-        .where(order_returns.c.order_id == order_id)
-        .order_by(order_returns.c.return_id)
-    )
+    result = await connection.execute(_RETURNS_OF, {"order_id": order_id})
     return result.mappings().all()
 
 
 async def insert_refund(connection: AsyncConnection, values: dict[str, JsonValue]) -> bool:
-    result = await connection.execute(
-        pg_insert(order_refunds)
-        .values(**values)
-        .on_conflict_do_nothing()
-        .returning(order_refunds.c.refund_id)
-    )
+    result = await connection.execute(_INSERT_REFUND, values)
     return result.first() is not None
 
 
@@ -514,9 +547,7 @@ async def refunds_of(connection: AsyncConnection, order_id: str) -> Sequence[Row
 
 
 async def insert_notification(connection: AsyncConnection, values: dict[str, JsonValue]) -> None:
-    await connection.execute(
-        pg_insert(order_notifications).values(**values).on_conflict_do_nothing()
-    )
+    await connection.execute(_INSERT_NOTIFICATION, values)
 
 
 async def notifications_of(connection: AsyncConnection, order_id: str) -> Sequence[RowMapping]:

@@ -9,6 +9,7 @@ of one order see each other's effects.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
@@ -23,9 +24,12 @@ from sqlalchemy import (
     Index,
     Integer,
     MetaData,
+    Select,
     String,
     Table,
     Text,
+    Update,
+    bindparam,
     func,
     select,
     update,
@@ -131,6 +135,19 @@ refunds = Table(
 )
 
 
+# The statements every consumed event and every command on a return runs are built once:
+# building one costs as much CPU as executing it.
+_PLACEMENT_COLUMNS = ("currency", "shipping_charge_minor", "customer_id", "placed_at")
+_INSERT_ORDER = insert(orders).values(
+    {name: bindparam(name) for name in ("order_id", *_PLACEMENT_COLUMNS)}
+)
+_UPSERT_PLACEMENT = _INSERT_ORDER.on_conflict_do_update(
+    index_elements=[orders.c.order_id],
+    set_={name: _INSERT_ORDER.excluded[name] for name in _PLACEMENT_COLUMNS},
+)
+_INSERT_ORDER_LINES = insert(order_lines).on_conflict_do_nothing()
+
+
 async def record_placement(
     connection: AsyncConnection,
     order_id: str,
@@ -138,19 +155,18 @@ async def record_placement(
     line_ids: Sequence[str],
     placed_at: datetime,
 ) -> None:
-    values = {
-        "currency": placement.currency,
-        "shipping_charge_minor": placement.shipping_charge_minor,
-        "customer_id": placement.customer_id,
-        "placed_at": placed_at,
-    }
     await connection.execute(
-        insert(orders)
-        .values(order_id=order_id, **values)
-        .on_conflict_do_update(index_elements=[orders.c.order_id], set_=values)
+        _UPSERT_PLACEMENT,
+        {
+            "order_id": order_id,
+            "currency": placement.currency,
+            "shipping_charge_minor": placement.shipping_charge_minor,
+            "customer_id": placement.customer_id,
+            "placed_at": placed_at,
+        },
     )
     await connection.execute(
-        insert(order_lines).on_conflict_do_nothing(),
+        _INSERT_ORDER_LINES,
         [
             {
                 "order_id": order_id,
@@ -164,25 +180,38 @@ async def record_placement(
     )
 
 
+_INSERT_ORDER_ID = insert(orders).values(order_id=bindparam("order_id")).on_conflict_do_nothing()
+_INSERT_SHIPMENT = (
+    insert(shipments)
+    .values(
+        {
+            name: bindparam(name)
+            for name in ("order_id", "shipment_id", "warehouse_id", "shipped_at")
+        }
+    )
+    .on_conflict_do_nothing()
+    .returning(shipments.c.shipment_id)
+)
+_INSERT_SHIPMENT_LINES = insert(shipment_lines)
+
+
 async def record_shipment(
     connection: AsyncConnection, order_id: str, shipment: domain.Shipment
 ) -> None:
-    await connection.execute(insert(orders).values(order_id=order_id).on_conflict_do_nothing())
+    await connection.execute(_INSERT_ORDER_ID, {"order_id": order_id})
     inserted = await connection.execute(
-        insert(shipments)
-        .values(
-            order_id=order_id,
-            shipment_id=shipment.shipment_id,
-            warehouse_id=shipment.warehouse_id,
-            shipped_at=shipment.shipped_at,
-        )
-        .on_conflict_do_nothing()
-        .returning(shipments.c.shipment_id)
+        _INSERT_SHIPMENT,
+        {
+            "order_id": order_id,
+            "shipment_id": shipment.shipment_id,
+            "warehouse_id": shipment.warehouse_id,
+            "shipped_at": shipment.shipped_at,
+        },
     )
     if inserted.first() is None:
         return
     await connection.execute(
-        insert(shipment_lines),
+        _INSERT_SHIPMENT_LINES,
         [
             {
                 "order_id": order_id,
@@ -195,43 +224,69 @@ async def record_shipment(
     )
 
 
+_INSERT_DELIVERY = (
+    insert(deliveries)
+    .values({name: bindparam(name) for name in ("order_id", "shipment_id", "delivered_at")})
+    .on_conflict_do_nothing()
+)
+
+
 async def record_delivery(
     connection: AsyncConnection, order_id: str, shipment_id: str, delivered_at: datetime
 ) -> None:
     """The first delivery report of a shipment counts; later ones change nothing."""
     await connection.execute(
-        insert(deliveries)
-        .values(order_id=order_id, shipment_id=shipment_id, delivered_at=delivered_at)
-        .on_conflict_do_nothing()
+        _INSERT_DELIVERY,
+        {"order_id": order_id, "shipment_id": shipment_id, "delivered_at": delivered_at},
     )
+
+
+_LOCK_ORDER = (
+    select(orders.c.order_id).where(orders.c.order_id == bindparam("order_id")).with_for_update()
+)
 
 
 async def lock_order(connection: AsyncConnection, order_id: str) -> bool:
     """Locks the order's row for this transaction; False when the order is unknown."""
-    row = await connection.execute(
-        select(orders.c.order_id).where(orders.c.order_id == order_id).with_for_update()
-    )
+    row = await connection.execute(_LOCK_ORDER, {"order_id": order_id})
     return row.first() is not None
 
 
+_ORDER_OF_RETURN = select(returns.c.order_id).where(returns.c.return_id == bindparam("return_id"))
+
+
 async def order_of_return(connection: AsyncConnection, return_id: str) -> str | None:
-    row = await connection.execute(
-        select(returns.c.order_id).where(returns.c.return_id == return_id)
-    )
+    row = await connection.execute(_ORDER_OF_RETURN, {"return_id": return_id})
     return row.scalar_one_or_none()
 
 
+_ORDER = select(orders).where(orders.c.order_id == bindparam("order_id"))
+_ORDER_LINES = (
+    select(order_lines)
+    .where(order_lines.c.order_id == bindparam("order_id"))
+    .order_by(order_lines.c.line_id)
+)
+_SHIPMENT_LINES = select(shipment_lines).where(shipment_lines.c.order_id == bindparam("order_id"))
+_SHIPMENTS = (
+    select(shipments, deliveries.c.delivered_at)
+    .outerjoin(
+        deliveries,
+        (deliveries.c.order_id == shipments.c.order_id)
+        & (deliveries.c.shipment_id == shipments.c.shipment_id),
+    )
+    .where(shipments.c.order_id == bindparam("order_id"))
+    .order_by(shipments.c.shipped_at, shipments.c.shipment_id)
+)
+
+
 async def load_order(connection: AsyncConnection, order_id: str) -> domain.OrderFacts | None:
-    row = (await connection.execute(select(orders).where(orders.c.order_id == order_id))).first()
+    key = {"order_id": order_id}
+    row = (await connection.execute(_ORDER, key)).first()
     if row is None:
         return None
     placement = None
     if row.currency is not None:
-        lines = await connection.execute(
-            select(order_lines)
-            .where(order_lines.c.order_id == order_id)
-            .order_by(order_lines.c.line_id)
-        )
+        lines = await connection.execute(_ORDER_LINES, key)
         placement = domain.Placement(
             currency=row.currency,
             shipping_charge_minor=row.shipping_charge_minor,
@@ -241,20 +296,9 @@ async def load_order(connection: AsyncConnection, order_id: str) -> domain.Order
             ),
         )
     quantities: dict[str, dict[str, int]] = {}
-    for line in await connection.execute(
-        select(shipment_lines).where(shipment_lines.c.order_id == order_id)
-    ):
+    for line in await connection.execute(_SHIPMENT_LINES, key):
         quantities.setdefault(line.shipment_id, {})[line.sku] = line.quantity
-    shipped = await connection.execute(
-        select(shipments, deliveries.c.delivered_at)
-        .outerjoin(
-            deliveries,
-            (deliveries.c.order_id == shipments.c.order_id)
-            & (deliveries.c.shipment_id == shipments.c.shipment_id),
-        )
-        .where(shipments.c.order_id == order_id)
-        .order_by(shipments.c.shipped_at, shipments.c.shipment_id)
-    )
+    shipped = await connection.execute(_SHIPMENTS, key)
     return domain.OrderFacts(
         order_id=order_id,
         placement=placement,
@@ -271,6 +315,24 @@ async def load_order(connection: AsyncConnection, order_id: str) -> domain.Order
     )
 
 
+@functools.cache
+def _returns_where(columns: tuple[str, ...]) -> Select[Any]:
+    query = select(returns).order_by(returns.c.requested_at, returns.c.return_id)
+    for name in columns:
+        query = query.where(returns.c[name] == bindparam(name))
+    return query
+
+
+_LINES_OF_RETURNS = (
+    select(return_lines)
+    .where(return_lines.c.return_id.in_(bindparam("ids", expanding=True)))
+    .order_by(return_lines.c.sku)
+)
+_REFUNDS_OF_RETURNS = select(refunds).where(
+    refunds.c.return_id.in_(bindparam("ids", expanding=True))
+)
+
+
 async def load_returns(
     connection: AsyncConnection,
     *,
@@ -278,19 +340,17 @@ async def load_returns(
     return_id: str | None = None,
 ) -> list[domain.Return]:
     """The returns of an order, or the one return with that id, oldest first."""
-    query = select(returns).order_by(returns.c.requested_at, returns.c.return_id)
-    if order_id is not None:
-        query = query.where(returns.c.order_id == order_id)
-    if return_id is not None:
-        query = query.where(returns.c.return_id == return_id)
-    rows = (await connection.execute(query)).all()
+    key = {
+        name: value
+        for name, value in (("order_id", order_id), ("return_id", return_id))
+        if value is not None
+    }
+    rows = (await connection.execute(_returns_where(tuple(key)), key)).all()
     ids = [row.return_id for row in rows]
     if not ids:
         return []
     lines_of: dict[str, list[Any]] = {}
-    for line in await connection.execute(
-        select(return_lines).where(return_lines.c.return_id.in_(ids)).order_by(return_lines.c.sku)
-    ):
+    for line in await connection.execute(_LINES_OF_RETURNS, {"ids": ids}):
         lines_of.setdefault(line.return_id, []).append(line)
     refund_of = {
         refund.return_id: domain.Refund(
@@ -300,7 +360,7 @@ async def load_returns(
             shipping_refunded_minor=refund.shipping_refunded_minor,
             policy=refund.policy,
         )
-        for refund in await connection.execute(select(refunds).where(refunds.c.return_id.in_(ids)))
+        for refund in await connection.execute(_REFUNDS_OF_RETURNS, {"ids": ids})
     }
     return [
         _return_from_rows(row, lines_of.get(row.return_id, []), refund_of.get(row.return_id))
@@ -339,19 +399,36 @@ def _return_from_rows(
     )
 
 
+_INSERT_RETURN = insert(returns).values(
+    {
+        name: bindparam(name)
+        for name in (
+            "return_id",
+            "order_id",
+            "status",
+            "requested_at",
+            "label_reference",
+            "rejection_reasons",
+        )
+    }
+)
+_INSERT_RETURN_LINES = insert(return_lines)
+
+
 async def insert_return(connection: AsyncConnection, rma: domain.Return) -> None:
     await connection.execute(
-        insert(returns).values(
-            return_id=rma.return_id,
-            order_id=rma.order_id,
-            status=rma.status.value,
-            requested_at=rma.requested_at,
-            label_reference=rma.label_reference,
-            rejection_reasons=_reasons_json(rma.rejection_reasons),
-        )
+        _INSERT_RETURN,
+        {
+            "return_id": rma.return_id,
+            "order_id": rma.order_id,
+            "status": rma.status.value,
+            "requested_at": rma.requested_at,
+            "label_reference": rma.label_reference,
+            "rejection_reasons": _reasons_json(rma.rejection_reasons),
+        },
     )
     await connection.execute(
-        insert(return_lines),
+        _INSERT_RETURN_LINES,
         [
             {
                 "return_id": rma.return_id,
@@ -361,6 +438,20 @@ async def insert_return(connection: AsyncConnection, rma: domain.Return) -> None
             }
             for line in rma.lines
         ],
+    )
+
+
+@functools.cache
+def _change_status(columns: tuple[str, ...]) -> Update:
+    return (
+        update(returns)
+        .where(
+            returns.c.return_id == bindparam("key_return_id"),
+            returns.c.status == bindparam("expected_status"),
+        )
+        .values(
+            {name: bindparam(name) for name in ("status", *columns)} | {"updated_at": func.now()}
+        )
     )
 
 
@@ -377,12 +468,31 @@ async def change_status(
     if "rejection_reasons" in columns:
         columns["rejection_reasons"] = _reasons_json(columns["rejection_reasons"])
     result = await connection.execute(
-        update(returns)
-        .where(returns.c.return_id == return_id, returns.c.status == expected.value)
-        .values(status=new.value, updated_at=func.now(), **columns)
+        _change_status(tuple(columns)),
+        {
+            "key_return_id": return_id,
+            "expected_status": expected.value,
+            "status": new.value,
+            **columns,
+        },
     )
     if result.rowcount != 1:
         raise RuntimeError(f"return {return_id} was not {expected} when moved to {new}")
+
+
+_RECORD_INSPECTION = (
+    update(return_lines)
+    .where(
+        return_lines.c.return_id == bindparam("key_return_id"),
+        return_lines.c.sku == bindparam("key_sku"),
+    )
+    .values(
+        {
+            name: bindparam(name)
+            for name in ("received_quantity", "restockable_quantity", "inspection_note")
+        }
+    )
+)
 
 
 async def record_inspection(
@@ -390,30 +500,49 @@ async def record_inspection(
 ) -> None:
     for line in received:
         await connection.execute(
-            update(return_lines)
-            .where(return_lines.c.return_id == return_id, return_lines.c.sku == line.sku)
-            .values(
-                received_quantity=line.quantity,
-                restockable_quantity=line.restockable_quantity,
-                inspection_note=line.note,
-            )
+            _RECORD_INSPECTION,
+            {
+                "key_return_id": return_id,
+                "key_sku": line.sku,
+                "received_quantity": line.quantity,
+                "restockable_quantity": line.restockable_quantity,
+                "inspection_note": line.note,
+            },
         )
+
+
+_INSERT_REFUND = insert(refunds).values(
+    {
+        name: bindparam(name)
+        for name in (
+            "refund_id",
+            "return_id",
+            "order_id",
+            "currency",
+            "lines_amount_minor",
+            "shipping_refunded_minor",
+            "amount_minor",
+            "policy",
+        )
+    }
+)
 
 
 async def insert_refund(
     connection: AsyncConnection, return_id: str, order_id: str, refund: domain.Refund
 ) -> None:
     await connection.execute(
-        insert(refunds).values(
-            refund_id=refund.refund_id,
-            return_id=return_id,
-            order_id=order_id,
-            currency=refund.currency,
-            lines_amount_minor=refund.lines_amount_minor,
-            shipping_refunded_minor=refund.shipping_refunded_minor,
-            amount_minor=refund.amount_minor,
-            policy=refund.policy,
-        )
+        _INSERT_REFUND,
+        {
+            "refund_id": refund.refund_id,
+            "return_id": return_id,
+            "order_id": order_id,
+            "currency": refund.currency,
+            "lines_amount_minor": refund.lines_amount_minor,
+            "shipping_refunded_minor": refund.shipping_refunded_minor,
+            "amount_minor": refund.amount_minor,
+            "policy": refund.policy,
+        },
     )
 
 
