@@ -260,6 +260,16 @@ def machine_limit(
     )
 
 
+def cpu_limit(cpu_seconds_per_thousand: Mapping[str, float | None], cpus: int) -> float | None:
+    """Orders per second at which the measured processes together would keep every core
+    busy: what the machine allows when CPU, not the broker or the database, is the
+    bottleneck."""
+    total = sum(seconds for seconds in cpu_seconds_per_thousand.values() if seconds)
+    if total <= 0 or cpus <= 0:
+        return None
+    return cpus * 1000.0 / total
+
+
 def per_thousand(amount: float, orders: int) -> float | None:
     return amount / orders * 1000.0 if orders > 0 else None
 

@@ -461,6 +461,22 @@ class Bench:
                 },
             },
         )
+        every_process = {
+            **self.report["cpu_seconds_per_1000_orders"],
+            **self.report["infrastructure_cpu_seconds_per_1000_orders"],
+        }
+        cpus = os.cpu_count() or 1
+        cpu_limit = analysis.cpu_limit(every_process, cpus)
+        self.report["cpu_budget"] = {
+            "cpus": cpus,
+            "cpu_ms_per_order": _rounded(
+                sum(seconds for seconds in every_process.values() if seconds), 1
+            ),
+            "cpu_limit_orders_per_second": _rounded(cpu_limit),
+            "throughput_to_cpu_limit": _rounded(
+                throughput / cpu_limit if throughput and cpu_limit else None, 3
+            ),
+        }
         self._main_totals = (messages, round(record_bytes / records) if records else 0)
         if counts.completed == 0:
             raise BenchError("no order of the main run completed its flow")

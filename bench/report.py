@@ -67,6 +67,13 @@ def _headline(report: Mapping[str, Any]) -> Table:
         "commits per order (all services)", _number(report["commits_per_order"]["all_services"], 2)
     )
     table.add_row("busiest service", str(report.get("busiest_service", "—")))
+    budget = report["cpu_budget"]
+    table.add_row("CPU per order, every process (ms)", _number(budget["cpu_ms_per_order"]))
+    table.add_row(
+        f"CPU limit (orders/s on {budget['cpus']} cores)",
+        _number(budget["cpu_limit_orders_per_second"]),
+    )
+    table.add_row("throughput / CPU limit", _number(budget["throughput_to_cpu_limit"], 3))
     ratios = report.get("ratios")
     if ratios:
         table.add_row(

@@ -173,6 +173,14 @@ def test_machine_limit_is_the_tighter_of_broker_and_database() -> None:
         )  # fmt: skip
 
 
+def test_cpu_limit_is_the_rate_that_keeps_every_core_busy() -> None:
+    # 150 + 50 CPU seconds per 1,000 orders is 0.2 s an order: two cores clear 10 a second.
+    assert analysis.cpu_limit({"order": 150.0, "kafka": 50.0, "idle": None}, cpus=2) == (
+        pytest.approx(10.0)
+    )
+    assert analysis.cpu_limit({}, cpus=2) is None
+
+
 def test_hop_latencies_take_only_flows_that_reached_both_steps() -> None:
     flows = [
         {"submitted": 10.0, "placed": 10.5, "reserved": 10.6},

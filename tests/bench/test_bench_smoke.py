@@ -69,5 +69,6 @@ def test_smoke_run_completes_every_order_and_reports_every_figure(
     assert report["baseline"]["postgres"]["commits_per_second"] > 0
     assert report["ratios"]["limit_orders_per_second"] > 0
     assert report["ratios"]["throughput_to_limit"] > 0
+    assert report["cpu_budget"]["cpu_limit_orders_per_second"] > 0
     # Three e-mails per order: placed, shipped, delivered.
     assert report["mail_received"] >= 3 * SMOKE_ORDERS
