@@ -232,14 +232,16 @@ class EventPipeline:
             offset=record.offset,
         )
         if not is_new:
-            self._metrics.inbox_duplicates.labels(self._service).inc()
             log.info("duplicate event skipped")
             return Outcome.DUPLICATE
         await handler(uow, event)
         return Outcome.HANDLED
 
     def _count(self, record: ConsumedRecord, outcome: Outcome) -> None:
+        """Counted once the outcome is final: a batch that rolls back counts nothing."""
         self._metrics.events_consumed.labels(self._service, record.topic, outcome.value).inc()
+        if outcome is Outcome.DUPLICATE:
+            self._metrics.inbox_duplicates.labels(self._service).inc()
 
     def _consumer_span(self, record: ConsumedRecord, headers: Mapping[str, str]) -> Span:
         """The record's consumer span, a child of the trace context its headers carry."""
@@ -305,7 +307,6 @@ class EventPipeline:
                 offset=record.offset,
             )
             if not is_new:
-                self._metrics.inbox_duplicates.labels(self._service).inc()
                 return Outcome.DUPLICATE
             if await invalid_record_handler(uow, record, error):
                 return Outcome.HANDLED
