@@ -191,6 +191,23 @@ class Flow:
         view: dict[str, Any] = answer.json()
         return view
 
+    async def wait_stock(self, sku: str, timeout: float = 30, **expected: int) -> dict[str, Any]:
+        """The SKU's stock once its figures are as expected. Inventory moves stock when it
+        consumes a fact (Shipped commits it), which may be after the order service has
+        already moved on to a later status."""
+        latest: dict[str, Any] = {}
+
+        async def reached() -> bool:
+            latest.update(await self.stock(sku))
+            return all(latest[name] == value for name, value in expected.items())
+
+        try:
+            await eventually(reached, timeout=timeout)
+        except AssertionError:
+            seen = {name: latest.get(name) for name in expected}
+            raise AssertionError(f"stock of {sku} is {seen}, not {expected}") from None
+        return latest
+
     async def events_of(self, order_id: str, topic: str) -> list[Event]:
         """The order's events on a catalogue topic, in the order they were published."""
         records = await read_to_end(

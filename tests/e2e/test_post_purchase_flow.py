@@ -88,8 +88,7 @@ async def test_happy_path_from_one_warehouse_reaches_delivered_and_mails_in_fren
         "shipped",
         "delivered",
     ]
-    stock = await flow.stock(sku)
-    assert (stock["on_hand"], stock["reserved"]) == (18, 0)
+    await flow.wait_stock(sku, on_hand=18, reserved=0)
     await flow.wait_event_types(order_id, ORDER, ["OrderPlaced", "OrderConfirmed"])
     await flow.wait_event_types(order_id, INVENTORY, ["StockReserved", "StockCommitted"])
     await flow.wait_event_types(
@@ -199,7 +198,7 @@ async def test_return_with_partial_restock_raises_stock_by_restockable_units_and
     shipped = await flow.ship(shipment["shipment_id"])
     await flow.deliver(shipped["tracking_number"])
     await flow.wait_status(order_id, "delivered")
-    assert (await flow.stock(sku))["on_hand"] == 7
+    await flow.wait_stock(sku, on_hand=7)
 
     async with flow.system.client("returns") as returns:
         requested = await returns.post(
@@ -277,7 +276,7 @@ async def test_duplicate_submissions_and_replayed_events_have_one_effect_each(
 
     assert await flow.order_id_of(order) == order_id
     assert len(await flow.shipments_now(order_id)) == 1
-    assert (await flow.stock(sku))["on_hand"] == 9
+    await flow.wait_stock(sku, on_hand=9)
     # Besides the replayed copies, every service emitted each fact exactly once.
     await flow.wait_event_types(
         order_id, FULFILMENT, ["ShipmentCreated", "ShipmentPacked", "Shipped"]
