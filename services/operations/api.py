@@ -106,6 +106,9 @@ def router(
 
     async def overview_now() -> service.Overview:
         async with runtime.engine.connect() as connection:
+            # One snapshot for every panel: read one after the other, the funnel could
+            # miss an order the recent list already shows in its new state.
+            await connection.execution_options(isolation_level="REPEATABLE READ")
             return await service.overview(connection, thresholds, datetime.now(UTC))
 
     async def charts_now() -> dict[str, Any]:
