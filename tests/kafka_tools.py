@@ -7,7 +7,7 @@ import time
 import uuid
 from collections.abc import Awaitable, Callable
 
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
 
@@ -109,3 +109,27 @@ async def read_to_end(bootstrap: str, topic: str) -> list[ConsumerRecord[bytes, 
                 records.extend(batch)
     finally:
         await consumer.stop()
+
+
+async def group_caught_up(bootstrap: str, group: str, topic: str) -> bool:
+    """True when the consumer group has committed every record published on the topic so
+    far: it has applied them all (offsets are committed only after the transaction)."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=None)
+    await admin.start()
+    await consumer.start()
+    try:
+        await consumer.topics()  # metadata of every topic, so its partitions are known
+        partitions = [
+            TopicPartition(topic, number) for number in consumer.partitions_for_topic(topic) or ()
+        ]
+        ends = await consumer.end_offsets(partitions)
+        committed = await admin.list_consumer_group_offsets(group)
+        return all(
+            partition in committed and committed[partition].offset >= end
+            for partition, end in ends.items()
+            if end > 0
+        )
+    finally:
+        await consumer.stop()
+        await admin.close()

@@ -15,7 +15,7 @@ from contracts.events.common import Address, Customer, OrderLine, ShippingSpeed
 from contracts.wire import decode, header_map
 from tests.e2e.system import System
 from tests.infrastructure import Infrastructure
-from tests.kafka_tools import eventually, read_to_end
+from tests.kafka_tools import eventually, group_caught_up, read_to_end
 from tests.service_harness import publish_events
 
 WAREHOUSES = {
@@ -207,6 +207,20 @@ class Flow:
             seen = {name: latest.get(name) for name in expected}
             raise AssertionError(f"stock of {sku} is {seen}, not {expected}") from None
         return latest
+
+    async def wait_consumed(self, service: str, topic: str, timeout: float = 30) -> None:
+        """Until the service has applied every record on a catalogue topic so far: what a
+        command to that service is checked against must have reached it first."""
+        names = self.system.names
+
+        async def caught_up() -> bool:
+            return await group_caught_up(
+                self.infrastructure.kafka_bootstrap_servers,
+                names.consumer_group(service),
+                names.physical(topic),
+            )
+
+        await eventually(caught_up, timeout=timeout, interval=0.3)
 
     async def events_of(self, order_id: str, topic: str) -> list[Event]:
         """The order's events on a catalogue topic, in the order they were published."""

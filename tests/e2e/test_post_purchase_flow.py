@@ -199,6 +199,8 @@ async def test_return_with_partial_restock_raises_stock_by_restockable_units_and
     await flow.deliver(shipped["tracking_number"])
     await flow.wait_status(order_id, "delivered")
     await flow.wait_stock(sku, on_hand=7)
+    # The return is checked against the shipments the returns service has heard of.
+    await flow.wait_consumed("returns", FULFILMENT)
 
     async with flow.system.client("returns") as returns:
         requested = await returns.post(
