@@ -57,15 +57,31 @@ def by_trace(spans: list[Span]) -> dict[str, list[Span]]:
     return traces
 
 
-def assert_parent_links_stay_inside(trace: list[Span]) -> Span:
-    """Every parent of the trace's spans is a span of the trace, but for one root."""
+def orphans_in(trace: list[Span]) -> list[tuple[str, str]]:
+    """(service, name) of the trace's spans whose parent is not in it."""
     ids = {span["span_id"] for span in trace}
-    roots = [span for span in trace if span["parent_span_id"] is None]
-    orphans = [
+    return [
         (span["service"], span["name"])
         for span in trace
         if span["parent_span_id"] is not None and span["parent_span_id"] not in ids
     ]
+
+
+def settled(spans: list[Span], order_id: str) -> bool:
+    """Every trace with a span naming the order has its parents published too. Each
+    service exports its spans on its own schedule: a child may arrive before its parent."""
+    traces = by_trace(spans)
+    return not any(
+        orphans_in(traces[span["trace_id"]])
+        for span in spans
+        if span["attributes"].get("oms.order_id") == order_id
+    )
+
+
+def assert_parent_links_stay_inside(trace: list[Span]) -> Span:
+    """Every parent of the trace's spans is a span of the trace, but for one root."""
+    roots = [span for span in trace if span["parent_span_id"] is None]
+    orphans = orphans_in(trace)
     assert not orphans, f"spans whose parent is not in the trace: {orphans}"
     assert len(roots) == 1, f"one root, found {[(s['service'], s['name']) for s in roots]}"
     return roots[0]
@@ -119,6 +135,7 @@ async def test_an_orders_spans_share_one_trace_across_its_services(flow: Flow) -
         return (
             services(order_trace) >= SERVICES_OF_ONE_ORDER
             and services(ship_trace) >= SERVICES_OF_ONE_ORDER
+            and settled(spans, order_id)
         )
 
     try:
@@ -127,7 +144,8 @@ async def test_an_orders_spans_share_one_trace_across_its_services(flow: Flow) -
         (flow.system.logs / "spans.json").write_text(json.dumps(spans, indent=1))
         raise AssertionError(
             f"order trace reaches {sorted(services(order_trace))}, "
-            f"ship trace reaches {sorted(services(ship_trace))}; {len(spans)} spans in all"
+            f"ship trace reaches {sorted(services(ship_trace))}; {len(spans)} spans in all; "
+            f"parents all published: {settled(spans, order_id)}"
         ) from None
 
     # One trace id, parents inside it, rooted where the channel's record was received.
