@@ -29,6 +29,13 @@ class NotificationSettings(ServiceSettings):
     notification_smtp_host: str = "127.0.0.1"
     notification_smtp_port: int = Field(default=1025, ge=1, le=65535)
     notification_smtp_timeout_seconds: float = Field(default=10.0, gt=0)
+    notification_smtp_connections: int = Field(
+        default=4,
+        ge=1,
+        le=100,
+        description="SMTP connections a dispatch round opens at most; each carries several "
+        "messages in turn",
+    )
     notification_from_address: str = "notifications@example.com"
     notification_purchasing_email: str = "purchasing@example.com"
     notification_operations_email: str = "operations@example.com"
@@ -67,6 +74,7 @@ def create_app(settings: NotificationSettings | None = None) -> FastAPI:
                 base_delay=timedelta(seconds=settings.notification_retry_base_seconds),
             ),
             internal_locale=settings.notification_internal_locale,
+            smtp_connections=settings.notification_smtp_connections,
             webhook_timeout_seconds=settings.notification_webhook_timeout_seconds,
             poll_seconds=settings.notification_poll_seconds,
             batch_size=settings.notification_dispatch_batch_size,

@@ -20,6 +20,7 @@ from sqlalchemy import (
     UniqueConstraint,
     Update,
     Uuid,
+    any_,
     bindparam,
     delete,
     exists,
@@ -136,15 +137,28 @@ _CONTACT = select(contacts).where(contacts.c.order_id == bindparam("order_id"))
 
 async def contact_of(connection: AsyncConnection, order_id: str) -> Contact | None:
     row = (await connection.execute(_CONTACT, {"order_id": order_id})).first()
-    if row is None:
-        return None
+    return _contact(row._mapping) if row is not None else None
+
+
+_CONTACTS = select(contacts).where(
+    contacts.c.order_id == any_(bindparam("order_ids", type_=ARRAY(String)))
+)
+
+
+async def contacts_of(connection: AsyncConnection, order_ids: Iterable[str]) -> dict[str, Contact]:
+    """The known contacts of these orders, by order id, in one query."""
+    rows = await connection.execute(_CONTACTS, {"order_ids": sorted(set(order_ids))})
+    return {row.order_id: _contact(row._mapping) for row in rows}
+
+
+def _contact(row: RowMapping) -> Contact:
     return Contact(
-        order_id=row.order_id,
-        email=row.email,
-        name=row.name,
-        locale=row.locale,
-        channel=row.channel,
-        external_order_id=row.external_order_id,
+        order_id=row["order_id"],
+        email=row["email"],
+        name=row["name"],
+        locale=row["locale"],
+        channel=row["channel"],
+        external_order_id=row["external_order_id"],
     )
 
 
@@ -376,16 +390,20 @@ async def subscription_for_url(connection: AsyncConnection, url: str) -> Webhook
     return _subscription(row._mapping) if row is not None else None
 
 
-_SUBSCRIPTION = select(webhook_subscriptions).where(
-    webhook_subscriptions.c.subscription_id == bindparam("subscription_id")
+_SUBSCRIPTIONS_BY_ID = select(webhook_subscriptions).where(
+    webhook_subscriptions.c.subscription_id
+    == any_(bindparam("subscription_ids", type_=ARRAY(String)))
 )
 
 
-async def subscription(
-    connection: AsyncConnection, subscription_id: str
-) -> WebhookSubscription | None:
-    row = (await connection.execute(_SUBSCRIPTION, {"subscription_id": subscription_id})).first()
-    return _subscription(row._mapping) if row is not None else None
+async def subscriptions_by_id(
+    connection: AsyncConnection, subscription_ids: Iterable[str]
+) -> dict[str, WebhookSubscription]:
+    """The subscriptions that still exist among these, by id, in one query."""
+    rows = await connection.execute(
+        _SUBSCRIPTIONS_BY_ID, {"subscription_ids": sorted(set(subscription_ids))}
+    )
+    return {row.subscription_id: _subscription(row._mapping) for row in rows}
 
 
 async def subscriptions(connection: AsyncConnection) -> list[WebhookSubscription]:

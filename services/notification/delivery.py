@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from email.message import EmailMessage
 from email.utils import formatdate
@@ -38,19 +41,49 @@ class SmtpMailer:
         message["Content-Language"] = rendered.locale
         return message
 
-    async def send(self, notification_id: str, to: str, rendered: RenderedMessage) -> None:
-        """Hands the message to the mail server; raises when it is not accepted.
+    async def send_all(
+        self, messages: Sequence[EmailMessage], *, connections: int
+    ) -> list[Exception | None]:
+        """Hands each message to the mail server; one result per message, None when it was
+        accepted, else why not.
+
+        At most `connections` SMTP connections are open at once, each carrying message
+        after message: a connection's set-up (greeting, EHLO, QUIT) costs as much as the
+        message itself. A connection that failed a message is closed and the next message
+        opens another, since a refused transaction may leave the session in any state.
 
         Every attempt of one notification carries the same Message-ID: when a message is
         handed over twice (the process died after the hand-over and before recording it),
         mail systems recognise the repeat.
         """
-        await aiosmtplib.send(
-            self.message(notification_id, to, rendered),
-            hostname=self.host,
-            port=self.port,
-            timeout=self.timeout_seconds,
-        )
+        results: list[Exception | None] = [None] * len(messages)
+        pending = iter(enumerate(messages))
+
+        async def carry() -> None:
+            client: aiosmtplib.SMTP | None = None
+            try:
+                for index, message in pending:
+                    try:
+                        if client is None:
+                            client = aiosmtplib.SMTP(
+                                hostname=self.host, port=self.port, timeout=self.timeout_seconds
+                            )
+                            await client.connect()
+                        await client.send_message(message)
+                    except Exception as error:
+                        results[index] = error
+                        if client is not None:
+                            client.close()
+                            client = None
+                if client is not None:
+                    with contextlib.suppress(Exception):
+                        await client.quit()
+            finally:
+                if client is not None and client.is_connected:
+                    client.close()
+
+        await asyncio.gather(*(carry() for _ in range(min(connections, len(messages)))))
+        return results
 
 
 HEADER_EVENT_TYPE = "X-OMS-Event-Type"

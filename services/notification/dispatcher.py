@@ -1,12 +1,14 @@
 """The dispatcher: a background job that delivers recorded notifications.
 
-Each round claims the due notifications (a short transaction; see `db.claim_due`), delivers
-them concurrently with no transaction open, and records each outcome in a unit of work of
-its own: sent (emitting NotificationSent), retried later with exponential backoff, or
-failed for good after the last attempt (emitting NotificationFailed).
+Each round claims the due notifications (a short transaction; see `db.claim_due`), reads
+what they need (the customers' contacts, the webhooks' subscriptions) in one go, delivers
+them concurrently with no transaction open (e-mails over a few reused SMTP connections),
+and records every outcome of the round in one unit of work: sent (emitting
+NotificationSent), retried later with exponential backoff, or failed for good after the
+last attempt (emitting NotificationFailed).
 
-Delivery is at least once. An outcome that cannot be recorded because the database is
-briefly away is retried for most of the claim's lease, so an outage does not repeat a
+Delivery is at least once. Outcomes that cannot be recorded because the database is
+briefly away are retried for most of the claim's lease, so an outage does not repeat a
 message. A process that dies after the mail server or the webhook took a message, but
 before the outcome was recorded, leaves the notification claimed; when the claim's lease
 runs out it is delivered again. E-mails carry a Message-ID derived from
@@ -19,6 +21,7 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from email.message import EmailMessage
 
 import httpx
 from tenacity import (
@@ -31,10 +34,9 @@ from tenacity import (
 from services.kit.errors import is_transient
 from services.kit.logs import get_logger
 from services.kit.runtime import ServiceRuntime
-from services.kit.unit_of_work import Cause, UnitOfWork
 from services.notification import service
 from services.notification.delivery import DeliveryRefused, SmtpMailer, post_webhook
-from services.notification.domain import Channel, Notification, RetryPolicy
+from services.notification.domain import AttemptOutcome, Channel, Notification, RetryPolicy
 from services.notification.templates import TemplateCatalogue
 
 log = get_logger(__name__)
@@ -45,6 +47,7 @@ class DispatchSettings:
     mailer: SmtpMailer
     retry: RetryPolicy
     internal_locale: str
+    smtp_connections: int
     webhook_timeout_seconds: float
     poll_seconds: float
     batch_size: int
@@ -72,7 +75,8 @@ class Dispatcher:
                     await asyncio.sleep(self._settings.poll_seconds)
 
     async def dispatch_due(self, runtime: ServiceRuntime, client: httpx.AsyncClient) -> int:
-        """One round: claims due notifications and attempts each; returns how many."""
+        """One round: claims due notifications, attempts each, records the outcomes;
+        returns how many were claimed."""
         async with runtime.unit_of_work() as uow:
             claimed = await service.claim_due(
                 uow,
@@ -80,62 +84,114 @@ class Dispatcher:
                 limit=self._settings.batch_size,
                 lease=self._settings.claim_lease,
             )
-        results = await asyncio.gather(
-            *(self._attempt(runtime, client, notification) for notification in claimed),
-            return_exceptions=True,
+        if not claimed:
+            return 0
+        async with runtime.engine.connect() as connection:
+            context = await service.delivery_context(connection, claimed)
+        emails = [item for item in claimed if item.channel is Channel.EMAIL]
+        webhooks = [item for item in claimed if item.channel is not Channel.EMAIL]
+        email_outcomes, webhook_outcomes = await asyncio.gather(
+            self._send_emails(emails, context),
+            asyncio.gather(*(self._call_webhook(client, item, context) for item in webhooks)),
         )
-        for notification, result in zip(claimed, results, strict=True):
-            if isinstance(result, Exception):
-                # The outcome could not be recorded; the claim's lease brings it back.
-                log.warning(
-                    "delivery outcome not recorded",
-                    notification_id=notification.notification_id,
-                    error=repr(result),
-                )
+        await self.record_outcomes(runtime, [*email_outcomes, *webhook_outcomes])
         return len(claimed)
 
-    async def _attempt(
-        self, runtime: ServiceRuntime, client: httpx.AsyncClient, claimed: Notification
-    ) -> None:
+    async def _send_emails(
+        self, claimed: list[Notification], context: service.DeliveryContext
+    ) -> list[AttemptOutcome]:
+        outcomes: list[AttemptOutcome] = []
+        composed: list[tuple[Notification, EmailMessage]] = []
+        mailer = self._settings.mailer
+        for notification in claimed:
+            try:
+                if notification.recipient is None:
+                    raise DeliveryRefused("the recipient is not known")
+                rendered = service.compose_email(
+                    notification, context, self._catalogue, self._settings.internal_locale
+                )
+                message = mailer.message(
+                    notification.notification_id, notification.recipient, rendered
+                )
+            except Exception as error:
+                outcomes.append(_failed(notification, error))
+                continue
+            composed.append((notification, message))
+        results = await mailer.send_all(
+            [message for _, message in composed], connections=self._settings.smtp_connections
+        )
+        for (notification, _), refusal in zip(composed, results, strict=True):
+            if refusal is None:
+                outcomes.append(_delivered(notification))
+            else:
+                outcomes.append(_failed(notification, refusal))
+        return outcomes
+
+    async def _call_webhook(
+        self,
+        client: httpx.AsyncClient,
+        claimed: Notification,
+        context: service.DeliveryContext,
+    ) -> AttemptOutcome:
+        subscription = (
+            context.subscriptions.get(claimed.subscription_id)
+            if claimed.subscription_id is not None
+            else None
+        )
+        if subscription is None:
+            gone = f"webhook subscription {claimed.subscription_id} was deleted"
+            return _failed(claimed, gone, final=True)
         try:
-            await self._deliver(runtime, client, claimed)
-        except _SubscriptionGone as gone:
-            async for attempt in self._recording_retries():
-                with attempt:
-                    async with _unit_of_work(runtime, claimed) as uow:
-                        await service.give_up(uow, claimed, error=str(gone), now=datetime.now(UTC))
+            if claimed.recipient is None:
+                raise DeliveryRefused("the recipient is not known")
+            await post_webhook(
+                client,
+                url=claimed.recipient,
+                secret=subscription.secret,
+                event_type=claimed.cause_event_type,
+                event_id=claimed.cause_event_id,
+                body=claimed.payload.encode(),
+            )
+        except Exception as error:
+            return _failed(claimed, error)
+        return _delivered(claimed)
+
+    async def record_outcomes(
+        self, runtime: ServiceRuntime, outcomes: list[AttemptOutcome]
+    ) -> None:
+        """Records the round's outcomes in one transaction. When that fails for a reason
+        other than the database being away, each is recorded on its own, so one outcome
+        that cannot be recorded does not hold back the others."""
+        try:
+            await self._record_together(runtime, outcomes)
             return
         except Exception as error:
-            description = f"{type(error).__name__}: {error}"
+            if is_transient(error) or len(outcomes) == 1:
+                _not_recorded(outcomes, error)
+                return
             log.warning(
-                "delivery attempt failed",
-                notification_id=claimed.notification_id,
-                attempt=claimed.attempts,
-                error=description,
+                "recording the round's outcomes failed; recording them one by one",
+                outcomes=len(outcomes),
+                error=repr(error),
             )
-            async for attempt in self._recording_retries():
-                with attempt:
-                    async with _unit_of_work(runtime, claimed) as uow:
-                        await service.record_failed_attempt(
-                            uow,
-                            claimed,
-                            error=description,
-                            policy=self._settings.retry,
-                            now=datetime.now(UTC),
-                        )
-            return
+        for outcome in outcomes:
+            try:
+                await self._record_together(runtime, [outcome])
+            except Exception as error:
+                _not_recorded([outcome], error)
+
+    async def _record_together(
+        self, runtime: ServiceRuntime, outcomes: list[AttemptOutcome]
+    ) -> None:
         async for attempt in self._recording_retries():
             with attempt:
-                async with _unit_of_work(runtime, claimed) as uow:
-                    await service.record_delivered(uow, claimed, now=datetime.now(UTC))
-        log.info(
-            "notification sent",
-            notification_id=claimed.notification_id,
-            channel=claimed.channel.value,
-        )
+                async with runtime.unit_of_work() as uow:
+                    await service.record_outcomes(
+                        uow, outcomes, policy=self._settings.retry, now=datetime.now(UTC)
+                    )
 
     def _recording_retries(self) -> AsyncRetrying:
-        """Retries of recording an outcome while the database is away, stopping well
+        """Retries of recording outcomes while the database is away, stopping well
         inside the lease: past it the notification may be claimed and sent again."""
         return AsyncRetrying(
             retry=retry_if_exception(is_transient),
@@ -144,37 +200,34 @@ class Dispatcher:
             reraise=True,
         )
 
-    async def _deliver(
-        self, runtime: ServiceRuntime, client: httpx.AsyncClient, claimed: Notification
-    ) -> None:
-        if claimed.recipient is None:
-            raise DeliveryRefused("the recipient is not known")
-        if claimed.channel is Channel.EMAIL:
-            async with runtime.engine.connect() as connection:
-                rendered = await service.compose_email(
-                    connection, claimed, self._catalogue, self._settings.internal_locale
-                )
-            await self._settings.mailer.send(claimed.notification_id, claimed.recipient, rendered)
-            return
-        async with runtime.engine.connect() as connection:
-            subscription = await service.webhook_subscription(connection, claimed)
-        if subscription is None:
-            raise _SubscriptionGone(f"webhook subscription {claimed.subscription_id} was deleted")
-        await post_webhook(
-            client,
-            url=claimed.recipient,
-            secret=subscription.secret,
-            event_type=claimed.cause_event_type,
-            event_id=claimed.cause_event_id,
-            body=claimed.payload.encode(),
-        )
 
-
-class _SubscriptionGone(Exception):
-    """The webhook's subscription was deleted: trying again cannot help."""
-
-
-def _unit_of_work(runtime: ServiceRuntime, claimed: Notification) -> UnitOfWork:
-    return runtime.unit_of_work(
-        Cause(event_id=claimed.cause_event_id, correlation_id=str(claimed.cause_event_id))
+def _delivered(claimed: Notification) -> AttemptOutcome:
+    log.info(
+        "notification sent",
+        notification_id=claimed.notification_id,
+        channel=claimed.channel.value,
     )
+    return AttemptOutcome(claimed)
+
+
+def _failed(
+    claimed: Notification, error: Exception | str, *, final: bool = False
+) -> AttemptOutcome:
+    description = error if isinstance(error, str) else f"{type(error).__name__}: {error}"
+    log.warning(
+        "delivery attempt failed",
+        notification_id=claimed.notification_id,
+        attempt=claimed.attempts,
+        error=description,
+    )
+    return AttemptOutcome(claimed, error=description, final=final)
+
+
+def _not_recorded(outcomes: list[AttemptOutcome], error: Exception) -> None:
+    # The claim's lease brings each notification back for another attempt.
+    for outcome in outcomes:
+        log.warning(
+            "delivery outcome not recorded",
+            notification_id=outcome.notification.notification_id,
+            error=repr(error),
+        )

@@ -67,6 +67,16 @@ class Notification:
 
 
 @dataclass(frozen=True)
+class AttemptOutcome:
+    """How one delivery attempt ended: delivered when `error` is None, otherwise failed;
+    `final` when trying again cannot help (the webhook's subscription was deleted)."""
+
+    notification: Notification
+    error: str | None = None
+    final: bool = False
+
+
+@dataclass(frozen=True)
 class WebhookSubscription:
     subscription_id: str
     url: str

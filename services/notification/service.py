@@ -7,7 +7,7 @@ transaction: no network I/O happens while a database transaction is open. The di
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -24,10 +24,11 @@ from contracts.events.notification import (
 )
 from contracts.events.order import OrderPlaced
 from services.kit.logs import get_logger
-from services.kit.unit_of_work import UnitOfWork
+from services.kit.unit_of_work import Cause, UnitOfWork
 from services.notification import db
 from services.notification.domain import (
     WEBHOOK_TEMPLATE,
+    AttemptOutcome,
     Audience,
     Channel,
     Contact,
@@ -145,9 +146,42 @@ async def claim_due(
     return await db.claim_due(uow.connection, now=now, limit=limit, lease=lease)
 
 
-async def compose_email(
-    connection: AsyncConnection,
+@dataclass(frozen=True)
+class DeliveryContext:
+    """What the notifications claimed in one round need from the database to be sent."""
+
+    contacts: dict[str, Contact]
+    """The customers' contacts, by order id."""
+    subscriptions: dict[str, WebhookSubscription]
+    """The webhooks' subscriptions that still exist, by id."""
+
+
+async def delivery_context(
+    connection: AsyncConnection, claimed: Sequence[Notification]
+) -> DeliveryContext:
+    """The contacts and subscriptions of a round, in at most two queries for the round
+    instead of one per notification."""
+    customer_orders = {
+        notification.subject_key
+        for notification in claimed
+        if notification.channel is Channel.EMAIL and notification.audience is Audience.CUSTOMER
+    }
+    subscription_ids = {
+        notification.subscription_id
+        for notification in claimed
+        if notification.channel is Channel.WEBHOOK and notification.subscription_id is not None
+    }
+    return DeliveryContext(
+        contacts=await db.contacts_of(connection, customer_orders) if customer_orders else {},
+        subscriptions=(
+            await db.subscriptions_by_id(connection, subscription_ids) if subscription_ids else {}
+        ),
+    )
+
+
+def compose_email(
     claimed: Notification,
+    context: DeliveryContext,
     catalogue: TemplateCatalogue,
     internal_locale: str,
 ) -> RenderedMessage:
@@ -157,7 +191,7 @@ async def compose_email(
     contact = None
     locale = internal_locale
     if claimed.audience is Audience.CUSTOMER:
-        contact = await db.contact_of(connection, claimed.subject_key)
+        contact = context.contacts.get(claimed.subject_key)
         if contact is None:
             raise LookupError(f"no contact for order {claimed.subject_key}")
         locale = contact.locale
@@ -165,12 +199,23 @@ async def compose_email(
     return catalogue.render(claimed.template, chosen, template_variables(event, contact, chosen))
 
 
-async def webhook_subscription(
-    connection: AsyncConnection, claimed: Notification
-) -> WebhookSubscription | None:
-    if claimed.subscription_id is None:
-        return None
-    return await db.subscription(connection, claimed.subscription_id)
+async def record_outcomes(
+    uow: UnitOfWork, outcomes: Iterable[AttemptOutcome], *, policy: RetryPolicy, now: datetime
+) -> None:
+    """Records how each attempt ended, in one transaction; each outcome under its own
+    cause, so its NotificationSent or NotificationFailed keeps the cause's ids."""
+    for outcome in outcomes:
+        claimed = outcome.notification
+        cause = Cause(event_id=claimed.cause_event_id, correlation_id=str(claimed.cause_event_id))
+        with uow.caused_by(cause):
+            if outcome.error is None:
+                await record_delivered(uow, claimed, now=now)
+            elif outcome.final:
+                await give_up(uow, claimed, error=outcome.error, now=now)
+            else:
+                await record_failed_attempt(
+                    uow, claimed, error=outcome.error, policy=policy, now=now
+                )
 
 
 async def record_delivered(uow: UnitOfWork, claimed: Notification, *, now: datetime) -> None:

@@ -24,16 +24,32 @@ def free_port() -> int:
         return port
 
 
+REFUSED_MAILBOX_PREFIX = "refused"
+"""The collector refuses recipients whose address starts with this, as a mail server
+refuses a mailbox that does not exist."""
+
+
 class MailCollector:
-    """aiosmtpd handler keeping every message it accepts."""
+    """aiosmtpd handler keeping every message it accepts, and the client connection
+    (its address and port) each came over."""
 
     def __init__(self) -> None:
         self.messages: list[EmailMessage] = []
+        self.connections: list[tuple[str, int]] = []
 
-    async def handle_DATA(self, _server: Any, _session: Any, envelope: Any) -> str:
+    async def handle_RCPT(
+        self, _server: Any, _session: Any, envelope: Any, address: str, _options: list[str]
+    ) -> str:
+        if address.startswith(REFUSED_MAILBOX_PREFIX):
+            return "550 5.1.1 no such mailbox"
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
+    async def handle_DATA(self, _server: Any, session: Any, envelope: Any) -> str:
         parsed = BytesParser(policy=default).parsebytes(envelope.original_content)
         assert isinstance(parsed, EmailMessage)
         self.messages.append(parsed)
+        self.connections.append(tuple(session.peer))
         return "250 OK"
 
     def to(self, address: str) -> list[EmailMessage]:

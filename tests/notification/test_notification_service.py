@@ -11,6 +11,7 @@ import time
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
@@ -20,8 +21,12 @@ from contracts.base import Event
 from contracts.events.notification import NotificationFailed, NotificationSent
 from services.kit.runtime import ServiceRuntime
 from services.kit.topics import TopicNames
-from services.notification import service
+from services.notification import db, service
 from services.notification.app import NotificationSettings, create_app
+from services.notification.delivery import SmtpMailer
+from services.notification.dispatcher import Dispatcher, DispatchSettings
+from services.notification.domain import AttemptOutcome, Notification, RetryPolicy
+from services.notification.templates import TemplateCatalogue
 from tests.infrastructure import Infrastructure
 from tests.kafka_tools import eventually
 from tests.notification import samples
@@ -246,6 +251,76 @@ async def test_recording_an_event_again_keeps_one_message_per_recipient(system: 
 
     assert len(await system.notifications(sku)) == 1
     assert len(await system.notifications(order)) == 1
+
+
+async def claimed_notification(
+    system: System, subject_key: str, *, recipient: str | None
+) -> Notification:
+    """A notification as the dispatcher holds it after claiming it, due only in an hour so
+    the running dispatcher leaves it alone."""
+    event = samples.low_stock(subject_key)
+    notification_id = service.new_notification_id()
+    async with system.runtime.unit_of_work() as uow:
+        await db.record_notifications(
+            uow.connection,
+            [
+                {
+                    "notification_id": notification_id,
+                    "cause_event_id": event.event_id,
+                    "cause_event_type": event.event_type(),
+                    "subject_key": subject_key,
+                    "channel": "email",
+                    "audience": "purchasing",
+                    "recipient": recipient,
+                    "template": "low_stock",
+                    "subscription_id": None,
+                    "payload": event.model_dump_json(),
+                    "status": "pending",
+                    "attempts": 1,
+                    "next_attempt_at": datetime.now(UTC) + timedelta(hours=1),
+                }
+            ],
+        )
+    async with system.runtime.engine.connect() as connection:
+        claimed = await service.notification(connection, notification_id)
+    assert claimed is not None
+    return claimed
+
+
+async def test_an_outcome_that_cannot_be_recorded_does_not_hold_back_the_round(
+    system: System,
+) -> None:
+    """The round's outcomes are recorded together; when that fails for good (here: a
+    notification without a recipient cannot be reported sent), each is recorded alone."""
+    healthy_sku, broken_sku = (f"SKU-{uuid.uuid4().hex[:8]}" for _ in range(2))
+    healthy = await claimed_notification(system, healthy_sku, recipient="purchasing@example.com")
+    broken = await claimed_notification(system, broken_sku, recipient=None)
+    dispatcher = Dispatcher(
+        DispatchSettings(
+            mailer=SmtpMailer("127.0.0.1", free_port(), "notifications@example.com", 2.0),
+            retry=RetryPolicy(max_attempts=3, base_delay=timedelta(seconds=1)),
+            internal_locale="en",
+            smtp_connections=1,
+            webhook_timeout_seconds=2.0,
+            poll_seconds=0.1,
+            batch_size=20,
+            claim_lease=timedelta(seconds=60),
+        ),
+        TemplateCatalogue(),
+    )
+
+    await dispatcher.record_outcomes(
+        system.runtime, [AttemptOutcome(broken), AttemptOutcome(healthy)]
+    )
+
+    [sent] = await system.notifications(healthy_sku)
+    assert (sent["status"], sent["attempts"]) == ("sent", 1)
+    [reported] = await system.outcomes(healthy_sku)
+    assert isinstance(reported, NotificationSent)
+    assert reported.notification_id == healthy.notification_id
+    [left] = await system.notifications(broken_sku)
+    assert (left["status"], left["attempts"]) == ("pending", 1)
+    assert await system.outcomes(broken_sku) == []
 
 
 async def test_webhook_subscriber_receives_a_signed_post(system: System) -> None:
