@@ -1,6 +1,6 @@
 """The arithmetic of the benchmark, free of I/O so it is tested on its own: percentiles,
-sustained throughput, the open-loop schedule, the lag-bounded decision, the steps of the
-maximum-rate search, lag recovery, and the limit the machine allows."""
+sustained throughput, the open-loop schedule, the lag-bounded and keeping-up decisions, the
+steps of the maximum-rate search, lag recovery, and the limit the machine allows."""
 
 from __future__ import annotations
 
@@ -150,6 +150,18 @@ def judge_lag(samples: Sequence[LagSample], *, tolerance: float = 0.05) -> LagVe
     )
 
 
+def keeps_up(
+    offered_per_second: float, completed_per_second: float | None, *, tolerance: float = 0.05
+) -> bool:
+    """Whether a step completed its orders as fast as they were offered, within
+    `tolerance`. Lag alone can hide a falling-behind system: an order waiting at the first
+    consumer adds one record to the lag, a small share of the records a flowing order
+    makes, so a backlog of whole orders grows far more slowly in records than in orders."""
+    if completed_per_second is None:
+        return False
+    return completed_per_second >= (1.0 - tolerance) * offered_per_second
+
+
 def next_search_rate(
     outcomes: Mapping[float, bool],
     *,
@@ -160,10 +172,11 @@ def next_search_rate(
 ) -> float | None:
     """The next offered rate of the maximum-rate search, or None when it is done.
 
-    `outcomes` maps each rate tried to whether lag stayed bounded. Rates rise by `growth`
-    until one is unbounded, then the gap between the highest bounded and the lowest
-    unbounded rate is halved (geometrically) until it is within `resolution`. When even
-    `start` is unbounded, rates fall by `growth`, down to `floor_rate`."""
+    `outcomes` maps each rate tried to whether it was sustainable: lag bounded
+    (`judge_lag`) and orders completed as offered (`keeps_up`). Rates rise by `growth`
+    until one is not, then the gap between the highest sustainable and the lowest
+    unsustainable rate is halved (geometrically) until it is within `resolution`. When
+    even `start` is not sustainable, rates fall by `growth`, down to `floor_rate`."""
     if growth <= 1.0:
         raise ValueError("growth must exceed 1")
     if not outcomes:
@@ -184,8 +197,8 @@ def next_search_rate(
     return math.sqrt(highest_bounded * lowest_unbounded)
 
 
-def maximum_bounded_rate(outcomes: Mapping[float, bool]) -> float | None:
-    """The highest rate with bounded lag below every unbounded one."""
+def maximum_sustainable_rate(outcomes: Mapping[float, bool]) -> float | None:
+    """The highest sustainable rate below every rate that was not."""
     unbounded = [rate for rate, bounded in outcomes.items() if not bounded]
     ceiling = min(unbounded, default=math.inf)
     bounded = [rate for rate, ok in outcomes.items() if ok and rate < ceiling]

@@ -82,6 +82,8 @@ class BenchConfig:
     rate_resolution: float = 0.1
     search_budget_seconds: float = 900.0
     lag_tolerance: float = 0.05
+    """A step is sustainable when its lag grows by at most this share of the records
+    arriving, and its orders are completed at least this close to the offered rate."""
     curve_fractions: tuple[float, ...] = (0.25, 0.5, 0.75)
     pause_seconds: float = 60.0
     pause_service: str | None = None
@@ -359,23 +361,26 @@ class Bench:
             verdict = self._lag_verdict(run)
             if verdict is None:
                 raise BenchError("too few lag readings: give the steps more seconds")
-            outcomes[rate] = verdict.bounded
             _, completions = self._latencies(phase)
+            completed = analysis.sustained_throughput(completions, config.warmup)
+            kept_up = analysis.keeps_up(rate, completed, tolerance=config.lag_tolerance)
+            # Sustainable: the lag held its level and the orders were completed as offered.
+            outcomes[rate] = verdict.bounded and kept_up
             steps.append(
                 {
                     "offered": rate,
-                    "bounded": verdict.bounded,
+                    "sustainable": outcomes[rate],
+                    "lag_bounded": verdict.bounded,
+                    "kept_up": kept_up,
                     "lag_growth_per_second": round(verdict.lag_growth_per_second, 1),
                     "records_arriving_per_second": round(verdict.arrivals_per_second, 1),
-                    "completed_per_second": _rounded(
-                        analysis.sustained_throughput(completions, config.warmup)
-                    ),
+                    "completed_per_second": _rounded(completed),
                     "drained": run.drained,
                 }
             )
             if not run.drained:
                 break
-        best = analysis.maximum_bounded_rate(outcomes)
+        best = analysis.maximum_sustainable_rate(outcomes)
         self.report["max_rate"] = {
             "orders_per_second": best,
             "steps": steps,
@@ -423,6 +428,7 @@ class Bench:
             "orders_per_second": throughput,
             "cpu_seconds": service_cpu,
             "lag_bounded": verdict.bounded if verdict else None,
+            "kept_up": analysis.keeps_up(rate, throughput, tolerance=config.lag_tolerance),
         }
         by_topic = {
             self.names.logical(topic): round(amount / run.submitted, 2)
@@ -437,6 +443,7 @@ class Bench:
             offered_orders_per_second=rate,
             orders_per_second=_rounded(throughput),
             lag_bounded=main["lag_bounded"],
+            kept_up=main["kept_up"],
             consumer_lag_after_main=lag_after,
             latency_ms=latency,
             cpu_seconds_per_1000_orders={

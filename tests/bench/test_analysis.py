@@ -114,6 +114,22 @@ def test_judging_lag_needs_a_few_samples() -> None:
         analysis.judge_lag(_samples(0.0, 1.0)[:3])
 
 
+def test_a_step_keeps_up_when_it_completes_nearly_what_it_was_offered() -> None:
+    assert analysis.keeps_up(16.8, 16.2, tolerance=0.05)
+    assert analysis.keeps_up(10.0, 10.4)
+
+
+def test_a_backlog_of_whole_orders_fails_to_keep_up_even_when_lag_in_records_holds() -> None:
+    # Offered 25.2/s, cleared 20.0/s: lag grew by 28.6 of 604 records/s (4.7 %), so the
+    # records alone call it bounded, though a fifth of the orders pile up.
+    assert analysis.judge_lag(_samples(28.6, 604.0), tolerance=0.05).bounded
+    assert not analysis.keeps_up(25.2, 20.0, tolerance=0.05)
+
+
+def test_a_step_without_a_throughput_did_not_keep_up() -> None:
+    assert not analysis.keeps_up(5.0, None)
+
+
 def test_search_rises_until_unbounded_then_narrows_the_gap() -> None:
     assert analysis.next_search_rate({}, start=5.0) == 5.0
     assert analysis.next_search_rate({5.0: True}, start=5.0) == pytest.approx(7.5)
@@ -129,11 +145,11 @@ def test_search_goes_down_when_even_the_first_rate_is_too_much() -> None:
         analysis.next_search_rate({}, start=1.0, growth=1.0)
 
 
-def test_maximum_is_the_highest_bounded_rate_below_every_unbounded_one() -> None:
+def test_maximum_is_the_highest_sustainable_rate_below_every_unsustainable_one() -> None:
     # 12 held by luck above a rate that did not: it is not the maximum.
     outcomes = {5.0: True, 7.5: True, 9.0: False, 8.2: True, 12.0: True}
-    assert analysis.maximum_bounded_rate(outcomes) == 8.2
-    assert analysis.maximum_bounded_rate({5.0: False}) is None
+    assert analysis.maximum_sustainable_rate(outcomes) == 8.2
+    assert analysis.maximum_sustainable_rate({5.0: False}) is None
 
 
 def test_recovery_measures_peak_and_time_back_to_normal_and_to_zero() -> None:

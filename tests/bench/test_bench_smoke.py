@@ -59,6 +59,7 @@ def test_smoke_run_completes_every_order_and_reports_every_figure(
     assert report["completed"] == SMOKE_ORDERS, report
     assert report["failed"] == 0
     assert report["orders_per_second"] > 0
+    assert isinstance(report["kept_up"], bool)
     for hop in HOPS:
         assert set(report["latency_ms"][hop]) >= {"p50", "p95", "p99"}, hop
     services = {"order", "inventory", "fulfilment", "returns", "notification"}
