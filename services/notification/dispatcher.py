@@ -1,7 +1,7 @@
 """The dispatcher: a background job that delivers recorded notifications.
 
-Each round claims the due notifications (a short transaction; see `db.claim_due`), reads
-what they need (the customers' contacts, the webhooks' subscriptions) in one go, delivers
+Each round claims the due notifications and reads what they need (the customers'
+contacts, the webhooks' subscriptions) in one short transaction (see `db.claim_due`), delivers
 them concurrently with no transaction open (e-mails over a few reused SMTP connections),
 and records every outcome of the round in one unit of work: sent (emitting
 NotificationSent), retried later with exponential backoff, or failed for good after the
@@ -77,6 +77,7 @@ class Dispatcher:
     async def dispatch_due(self, runtime: ServiceRuntime, client: httpx.AsyncClient) -> int:
         """One round: claims due notifications, attempts each, records the outcomes;
         returns how many were claimed."""
+        # Read in the claim's transaction: a failed read leaves nothing claimed behind.
         async with runtime.unit_of_work() as uow:
             claimed = await service.claim_due(
                 uow,
@@ -84,10 +85,9 @@ class Dispatcher:
                 limit=self._settings.batch_size,
                 lease=self._settings.claim_lease,
             )
+            context = await service.delivery_context(uow.connection, claimed)
         if not claimed:
             return 0
-        async with runtime.engine.connect() as connection:
-            context = await service.delivery_context(connection, claimed)
         emails = [item for item in claimed if item.channel is Channel.EMAIL]
         webhooks = [item for item in claimed if item.channel is not Channel.EMAIL]
         email_outcomes, webhook_outcomes = await asyncio.gather(
