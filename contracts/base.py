@@ -54,8 +54,9 @@ Sku = Annotated[
     Field(
         min_length=1,
         max_length=64,
-        pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$",
-        description="Stock keeping unit",
+        pattern=r"^[A-Za-z0-9][A-Za-z0-9._:-]*$",
+        description="Stock keeping unit (a colon allowed, for a channel's own namespaced ids "
+        "such as `shopify-variant:4455`)",
     ),
 ]
 Identifier = Annotated[

@@ -5,7 +5,8 @@ accept every event the old one accepted, so that consumers on the new model stil
 old events and producers still on the old model still produce valid events.
 
 Two checks run. A structural comparison names each breaking change in plain words
-(removed, retyped, newly required, narrowed enum or bounds, changed pattern). jsoncompat
+(removed, retyped, newly required, narrowed enum or bounds, a pattern that no longer
+matches everything it matched: greenery compares the two regular languages). jsoncompat
 then checks the whole schema as a set of accepted values, and catches what the
 structural comparison does not know about; it cannot reason about regular expressions,
 which the structural comparison covers.
@@ -14,10 +15,13 @@ which the structural comparison covers.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterator
 from typing import Any
 
 import jsoncompat
+from greenery import Pattern, parse
+from greenery.parse import NoMatch
 
 Schema = dict[str, Any]
 
@@ -193,9 +197,31 @@ def _narrowed_constraints(old: Schema, new: Schema, where: str) -> Iterator[str]
     for keyword in _UPPER_BOUNDS:
         if keyword in new and (keyword not in old or new[keyword] < old[keyword]):
             yield _tightened(where, keyword, old, new)
-    for keyword in ("pattern", "format", "multipleOf"):
+    if "pattern" in new and new["pattern"] != old.get("pattern"):
+        if "pattern" not in old or not pattern_widens(old["pattern"], new["pattern"]):
+            yield f"{where}: pattern changed from {old.get('pattern')!r} to {new['pattern']!r}"
+    for keyword in ("format", "multipleOf"):
         if keyword in new and new[keyword] != old.get(keyword):
             yield f"{where}: {keyword} changed from {old.get(keyword)!r} to {new[keyword]!r}"
+
+
+def pattern_widens(old: str, new: str) -> bool:
+    """True when every string the old pattern matches the new one matches too, decided on
+    the regular languages themselves (greenery). False whenever it cannot be decided: a
+    pattern greenery cannot read, or one not anchored at both ends."""
+    try:
+        old_language = _language(old)
+        new_language = _language(new)
+    except (NoMatch, ValueError):
+        return False
+    return bool(old_language.difference(new_language).empty())
+
+
+def _language(pattern: str) -> Pattern:
+    if not (pattern.startswith("^") and pattern.endswith("$")):
+        raise ValueError(f"{pattern!r} is not anchored at both ends")
+    # greenery reads a hyphen at the end of a character class only when escaped.
+    return parse(re.sub(r"(?<!\\)-\]", r"\\-]", pattern[1:-1]))
 
 
 def _tightened(where: str, keyword: str, old: Schema, new: Schema) -> str:

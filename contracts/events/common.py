@@ -13,6 +13,15 @@ import pycountry
 from pydantic import AfterValidator, Field
 
 from contracts.base import ContractModel, Identifier, Money, Quantity, Sku
+from contracts.events.pricing import (
+    Charge,
+    ChannelPayment,
+    Discount,
+    DiscountAllocation,
+    ShippingLine,
+    TaxLine,
+    Title,
+)
 
 
 def _known_country(code: str) -> str:
@@ -111,9 +120,20 @@ class Address(ContractModel):
     line2: AddressLine | None = Field(
         default=None, description="Building, floor, apartment", examples=["Bâtiment B"]
     )
-    city: Name = Field(description="City or town", examples=["Paris"])
-    postal_code: str = Field(
-        min_length=1, max_length=16, description="Postal code", examples=["75002"]
+    city: Name | None = Field(
+        default=None,
+        description="City or town; absent only where the country's addresses have none "
+        "(Singapore, say)",
+        examples=["Paris"],
+    )
+    postal_code: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=16,
+        description="Postal code; absent only where the country uses none (Hong Kong, say). "
+        "The order service checks per country that it is there when required and has the "
+        "country's format",
+        examples=["75002"],
     )
     region: Name | None = Field(
         default=None, description="State, province or county where one is used", examples=["QC"]
@@ -123,23 +143,54 @@ class Address(ContractModel):
 
 
 class Customer(ContractModel):
-    """The person who placed the order, as the channel knows them."""
+    """The person who placed the order, as the channel knows them. A point-of-sale or
+    draft order may come without a known customer: then only the locale is certain."""
 
-    customer_id: Identifier = Field(description="Customer id", examples=["cus_8812"])
-    email: Email
-    name: Name = Field(description="Customer name", examples=["Ada Lovelace"])
+    customer_id: Identifier | None = Field(
+        default=None,
+        description="The customer's id in the channel; absent for a guest the channel does "
+        "not know",
+        examples=["cus_8812"],
+    )
+    email: Email | None = Field(
+        default=None,
+        description="Where order e-mails go; absent when the channel has none (a point-of-sale "
+        "or draft order, say): no e-mail is sent then",
+    )
+    name: Name | None = Field(default=None, description="Customer name", examples=["Ada Lovelace"])
     locale: Locale
 
 
 class OrderLine(ContractModel):
-    """One line of an order: so many of one SKU at one unit price."""
+    """One line of an order: so many of one SKU at one unit price, less its discounts,
+    with its taxes."""
 
     line_id: Identifier = Field(description="Line id, unique within the order", examples=["1"])
     sku: Sku
+    title: Title | None = Field(
+        default=None, description="The product as the channel names it", examples=["Oak chair"]
+    )
     quantity: Quantity
-    unit_price: Money = Field(description="Price of one unit")
+    unit_price: Money = Field(
+        description="Price of one unit before discounts (tax included when the order's "
+        "taxes_included)"
+    )
     line_total: Money = Field(
-        description="unit_price times quantity; a line discount is folded into unit_price"
+        description="unit_price × quantity: the line before discounts. (A channel may also "
+        "fold a discount into unit_price and send no allocation.)"
+    )
+    discount_allocations: tuple[DiscountAllocation, ...] = Field(
+        default=(),
+        max_length=100,
+        description="What each discount took off this line, order-level discounts' shares included",
+    )
+    discounted_total: Money | None = Field(
+        default=None,
+        description="line_total − Σ discount_allocations.amount: the line's amount after "
+        "discounts (tax included when the order's taxes_included). Absent means line_total",
+    )
+    tax_lines: tuple[TaxLine, ...] = Field(
+        default=(), max_length=50, description="Taxes on this line, after its discounts"
     )
 
 
@@ -156,6 +207,9 @@ class Allocation(ContractModel):
     warehouse_id: WarehouseId
     sku: Sku
     quantity: Quantity
+    warehouse_country: CountryCode | None = Field(
+        default=None, description="Country of the warehouse (from the inventory's records)"
+    )
 
 
 class Reason(ContractModel):
@@ -174,3 +228,41 @@ class Reason(ContractModel):
         examples=["lines.0.quantity"],
     )
     message: Note = Field(description="Human-readable explanation")
+
+
+class OrderPricing(ContractModel):
+    """The money of an order beyond its lines and v1's subtotal, shipping_charge and
+    total: what `OrderSubmitted` and `OrderPlaced` share. All optional, so an order of
+    the first contract version (no discounts, no tax) still reads the same."""
+
+    discounts: tuple[Discount, ...] = Field(
+        default=(), max_length=100, description="Every discount applied to the order"
+    )
+    shipping_lines: tuple[ShippingLine, ...] = Field(
+        default=(),
+        max_length=20,
+        description="Shipping methods paid for; when present, shipping_charge = Σ price",
+    )
+    charges: tuple[Charge, ...] = Field(
+        default=(), max_length=20, description="Tips, duties and other fees the customer paid"
+    )
+    taxes_included: bool = Field(
+        default=False,
+        description="True when every price and amount includes its tax (tax is then part "
+        "of the total, not added to it)",
+    )
+    total_discounts: Money | None = Field(
+        default=None,
+        description="Σ every discount allocation, of lines and of shipping lines. Absent "
+        "means zero",
+    )
+    total_tax: Money | None = Field(
+        default=None,
+        description="Σ every tax line, of lines, shipping lines and charges. Absent means zero",
+    )
+    billing_address: Address | None = Field(
+        default=None, description="Where the customer's payment method is registered"
+    )
+    payment: ChannelPayment | None = Field(
+        default=None, description="How the order was paid in the channel, when it says"
+    )

@@ -8,7 +8,7 @@ from typing import Annotated
 from pydantic import Field
 
 from contracts.base import ContractModel, Identifier, Money, OrderEvent, UtcDatetime
-from contracts.events.common import Address, ShipmentId, SkuQuantity, WarehouseId
+from contracts.events.common import Address, Note, ShipmentId, SkuQuantity, WarehouseId
 
 Carrier = Annotated[
     Identifier, Field(description="Carrier code", examples=["colissimo", "ups", "dhl"])
@@ -31,7 +31,32 @@ class ShipmentCreated(OrderEvent):
         description="The carrier's service level", examples=["ups_express_saver"]
     )
     shipping_cost: Money = Field(description="What the carrier charges us (not the customer)")
-    shipping_address: Address
+    shipping_address: Address | None = Field(
+        default=None,
+        description="Where the carrier delivers; absent for an order collected at the "
+        "warehouse (carrier `pickup`)",
+    )
+    international: bool | None = Field(
+        default=None, description="True when the parcel leaves the warehouse's country"
+    )
+    notes: Note | None = Field(
+        default=None, description="The customer's notes on the order, for the packer"
+    )
+
+
+class ShipmentReplanned(OrderEvent):
+    """The order's shipping address changed before this shipment left: it goes to the new
+    address, with the carrier, service level and cost planned for it."""
+
+    shipment_id: ShipmentId
+    warehouse_id: WarehouseId
+    shipping_address: Address = Field(description="The new address")
+    carrier: Carrier
+    shipping_method: Identifier = Field(description="The carrier's service level")
+    shipping_cost: Money = Field(description="What the carrier charges us now")
+    international: bool = Field(description="True when the parcel leaves the warehouse's country")
+    previous_carrier: Carrier = Field(description="The carrier planned before the change")
+    previous_shipping_cost: Money = Field(description="The cost planned before the change")
 
 
 class Package(ContractModel):
@@ -87,4 +112,11 @@ class ShipmentCancelled(OrderEvent):
     reason: ShipmentCancellationReason
 
 
-EVENTS = (ShipmentCreated, ShipmentPacked, Shipped, Delivered, ShipmentCancelled)
+EVENTS = (
+    ShipmentCreated,
+    ShipmentReplanned,
+    ShipmentPacked,
+    Shipped,
+    Delivered,
+    ShipmentCancelled,
+)

@@ -12,6 +12,7 @@ from contracts.events.common import (
     Address,
     Allocation,
     Locale,
+    Note,
     ReservationId,
     ReturnId,
     ShipmentId,
@@ -36,9 +37,14 @@ class StockReserved(OrderEvent):
         max_length=5000,
         description="Where each unit is held; a SKU may come from several warehouses",
     )
-    shipping_address: Address
+    shipping_address: Address | None = Field(
+        default=None, description="Where to deliver; absent for an order collected in store"
+    )
     shipping_speed: ShippingSpeed
     customer_locale: Locale
+    notes: Note | None = Field(
+        default=None, description="The customer's notes on the order, for the warehouse"
+    )
 
 
 class Shortage(ContractModel):

@@ -117,15 +117,45 @@ class Returned(OrderEvent):
     )
 
 
+class RefundedLine(ContractModel):
+    """What one returned SKU gives back: its share of what the customer paid for it."""
+
+    sku: Sku
+    quantity: Quantity
+    amount: Money = Field(
+        description="The units' share of what was paid for their line: after discounts, "
+        "with its tax (so tax included, whether or not the order's prices were)"
+    )
+    tax: Money = Field(description="The tax within amount")
+
+
 class RefundIssued(OrderEvent):
-    """Money went back to the customer for a return (amount = lines_amount +
-    shipping_refunded)."""
+    """Money went back to the customer for a return. Two breakdowns of one amount:
+    amount = lines_amount + shipping_refunded = goods_amount + tax_amount + shipping_amount.
+    A returned unit refunds its share of what was paid (after discounts, with its tax),
+    never its list price."""
 
     return_id: ReturnId
-    refund_id: Identifier = Field(description="Refund id at the payment provider")
+    refund_id: Identifier = Field(description="The refund's id")
     amount: Money = Field(description="Total refunded")
-    lines_amount: Money = Field(description="Refunded for the returned units")
-    shipping_refunded: Money = Field(description="Refunded of the shipping charge")
+    lines_amount: Money = Field(
+        description="Refunded for the returned units, tax included: Σ lines.amount"
+    )
+    shipping_refunded: Money = Field(
+        description="Refunded of what was paid for shipping, tax included"
+    )
+    goods_amount: Money | None = Field(
+        default=None, description="Refunded for the goods, net of tax: Σ lines.(amount − tax)"
+    )
+    tax_amount: Money | None = Field(
+        default=None, description="Tax refunded, of the goods and of the shipping"
+    )
+    shipping_amount: Money | None = Field(
+        default=None, description="Refunded for shipping, net of tax"
+    )
+    lines: tuple[RefundedLine, ...] = Field(
+        default=(), max_length=500, description="The refund of each returned SKU"
+    )
     policy: Identifier = Field(
         description="Which shipping-refund policy applied",
         examples=["refund_shipping_when_fully_returned"],

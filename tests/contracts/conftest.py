@@ -26,6 +26,7 @@ from contracts.events.fulfilment import (
     ShipmentCancelled,
     ShipmentCreated,
     ShipmentPacked,
+    ShipmentReplanned,
     Shipped,
 )
 from contracts.events.inventory import (
@@ -50,8 +51,20 @@ from contracts.events.order import (
     OrderRejectionReason,
     OrderShippingAddressChanged,
 )
+from contracts.events.pricing import (
+    ChannelPayment,
+    Discount,
+    DiscountAllocation,
+    DiscountKind,
+    DiscountTarget,
+    DiscountValueType,
+    PaymentTransaction,
+    ShippingLine,
+    TaxLine,
+)
 from contracts.events.returns import (
     ReceivedLine,
+    RefundedLine,
     RefundIssued,
     ReturnApproved,
     Returned,
@@ -81,9 +94,50 @@ ADDRESS = Address(
     phone="+33 1 23 45 67 89",
 )
 CUSTOMER = Customer(customer_id="cus_8812", email="ada@example.com", name="Ada", locale="fr-CA")
+SPRING10 = Discount(
+    discount_id="0",
+    kind=DiscountKind.CODE,
+    code="SPRING10",
+    title="SPRING10",
+    value_type=DiscountValueType.PERCENTAGE,
+    percentage="10",
+    target=DiscountTarget.ORDER,
+)
+
+
+def spring10(amount_minor: int) -> DiscountAllocation:
+    return DiscountAllocation(
+        amount=eur(amount_minor), discount_id="0", kind=DiscountKind.CODE, title="SPRING10"
+    )
+
+
+def vat(amount_minor: int) -> TaxLine:
+    return TaxLine(title="TVA", rate="0.2", amount=eur(amount_minor))
+
+
+# Prices include 20 % VAT; SPRING10 takes 10 % off the goods, spread across the lines.
 LINES = (
-    OrderLine(line_id="1", sku="MUG-RED", quantity=2, unit_price=eur(1250), line_total=eur(2500)),
-    OrderLine(line_id="2", sku="TEE-M", quantity=1, unit_price=eur(1999), line_total=eur(1999)),
+    OrderLine(
+        line_id="1",
+        sku="MUG-RED",
+        title="Red mug",
+        quantity=2,
+        unit_price=eur(1250),
+        line_total=eur(2500),
+        discount_allocations=(spring10(250),),
+        discounted_total=eur(2250),
+        tax_lines=(vat(375),),
+    ),
+    OrderLine(
+        line_id="2",
+        sku="TEE-M",
+        quantity=1,
+        unit_price=eur(1999),
+        line_total=eur(1999),
+        discount_allocations=(spring10(200),),
+        discounted_total=eur(1799),
+        tax_lines=(vat(300),),
+    ),
 )
 ORDER_FIELDS: dict[str, Any] = dict(
     channel="webshop",
@@ -93,14 +147,41 @@ ORDER_FIELDS: dict[str, Any] = dict(
     currency="EUR",
     subtotal=eur(4499),
     shipping_charge=eur(490),
-    total=eur(4989),
+    total=eur(4539),
     shipping_address=ADDRESS,
     shipping_speed=ShippingSpeed.EXPRESS,
+    discounts=(SPRING10,),
+    shipping_lines=(
+        ShippingLine(
+            title="Colissimo",
+            code="colissimo",
+            price=eur(490),
+            discounted_price=eur(490),
+            tax_lines=(vat(82),),
+        ),
+    ),
+    taxes_included=True,
+    total_discounts=eur(450),
+    total_tax=eur(757),
+    billing_address=ADDRESS,
+    payment=ChannelPayment(
+        financial_status="paid",
+        gateways=("shopify_payments",),
+        transactions=(
+            PaymentTransaction(
+                transaction_id="7300001",
+                kind="sale",
+                status="success",
+                amount=eur(4539),
+                gateway="shopify_payments",
+            ),
+        ),
+    ),
 )
 SHIPPED_LINES = (SkuQuantity(sku="MUG-RED", quantity=2), SkuQuantity(sku="TEE-M", quantity=1))
 ALLOCATIONS = (
-    Allocation(warehouse_id="wh-paris-1", sku="MUG-RED", quantity=2),
-    Allocation(warehouse_id="wh-lyon-1", sku="TEE-M", quantity=1),
+    Allocation(warehouse_id="wh-paris-1", sku="MUG-RED", quantity=2, warehouse_country="FR"),
+    Allocation(warehouse_id="wh-lyon-1", sku="TEE-M", quantity=1, warehouse_country="FR"),
 )
 NOTIFICATION_FIELDS: dict[str, Any] = dict(
     subject_key=ORDER_ID,
@@ -118,7 +199,7 @@ def _samples() -> list[Event]:
     order: dict[str, Any] = {"order_id": ORDER_ID}
     return [
         OrderSubmitted(**ORDER_FIELDS, submitted_at=AT, notes="Leave at the door"),
-        OrderPlaced(**order, **ORDER_FIELDS, placed_at=AT),
+        OrderPlaced(**order, **ORDER_FIELDS, placed_at=AT, notes="Leave at the door"),
         OrderRejected(
             **order,
             channel="webshop",
@@ -148,6 +229,7 @@ def _samples() -> list[Event]:
             shipping_address=ADDRESS,
             shipping_speed=ShippingSpeed.EXPRESS,
             customer_locale="fr-CA",
+            notes="Leave at the door",
         ),
         StockReservationFailed(
             **order, shortages=(Shortage(sku="MUG-RED", requested=2, available=1),)
@@ -169,6 +251,20 @@ def _samples() -> list[Event]:
             shipping_method="ups_express_saver",
             shipping_cost=eur(730),
             shipping_address=ADDRESS,
+            international=False,
+            notes="Leave at the door",
+        ),
+        ShipmentReplanned(
+            **order,
+            shipment_id="shp_01HZX5",
+            warehouse_id="wh-paris-1",
+            shipping_address=ADDRESS.model_copy(update={"country": "BE", "postal_code": "1000"}),
+            carrier="dhl",
+            shipping_method="express",
+            shipping_cost=eur(3200),
+            international=True,
+            previous_carrier="ups",
+            previous_shipping_cost=eur(730),
         ),
         ShipmentPacked(
             **order,
@@ -229,9 +325,13 @@ def _samples() -> list[Event]:
             **order,
             return_id="rma_01HZX6",
             refund_id="re_3Nx",
-            amount=eur(1250),
-            lines_amount=eur(1250),
+            amount=eur(1125),
+            lines_amount=eur(1125),
             shipping_refunded=eur(0),
+            goods_amount=eur(937),
+            tax_amount=eur(188),
+            shipping_amount=eur(0),
+            lines=(RefundedLine(sku="MUG-RED", quantity=1, amount=eur(1125), tax=eur(188)),),
             policy="refund_shipping_when_fully_returned",
         ),
         NotificationSent(**NOTIFICATION_FIELDS),

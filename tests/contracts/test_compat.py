@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from contracts.base import Event
-from contracts.compat import breaking_changes
+from contracts.compat import breaking_changes, pattern_widens
 from contracts.events.order import OrderCancelled, OrderPlaced
 from contracts.export import event_schema, schema_path
 
@@ -157,6 +157,42 @@ def test_flags_tightened_bounds_and_patterns(placed_schema: dict[str, Any]) -> N
     assert any(
         change.startswith("property 'customer.email': pattern changed") for change in changes
     )
+
+
+def test_a_pattern_that_matches_everything_it_matched_before_is_compatible(
+    placed_schema: dict[str, Any],
+) -> None:
+    new = _variant(placed_schema)
+    new["properties"]["channel"]["pattern"] = "^[a-z][a-z0-9_-]{0,63}$"
+
+    assert breaking_changes(placed_schema, new) == []
+
+
+def test_flags_a_pattern_that_widens_one_way_and_narrows_another(
+    placed_schema: dict[str, Any],
+) -> None:
+    new = _variant(placed_schema)
+    # Longer channels are allowed, but digits are no longer.
+    new["properties"]["channel"]["pattern"] = "^[a-z][a-z_-]{0,63}$"
+
+    assert any(
+        "'channel': pattern changed" in change for change in breaking_changes(placed_schema, new)
+    )
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "widens"),
+    [
+        (r"^[A-Za-z0-9][A-Za-z0-9._-]*$", r"^[A-Za-z0-9][A-Za-z0-9._:-]*$", True),
+        (r"^[A-Za-z0-9][A-Za-z0-9._:-]*$", r"^[A-Za-z0-9][A-Za-z0-9._-]*$", False),
+        (r"^\d{5}$", r"^\d{4,5}$", True),
+        (r"^\d{4,5}$", r"^\d{5}$", False),
+        (r"^a+$", r"a+", False),  # not anchored: what it matches cannot be compared
+        (r"^(?=a)a$", r"^a$", False),  # a lookahead greenery cannot read
+    ],
+)
+def test_pattern_widening_is_decided_on_the_languages(old: str, new: str, widens: bool) -> None:
+    assert pattern_widens(old, new) is widens
 
 
 def test_falls_back_to_jsoncompat_for_changes_it_does_not_name(

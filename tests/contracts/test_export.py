@@ -13,6 +13,7 @@ import pytest
 from contracts import export, wire
 from contracts.base import Event
 from contracts.catalogue import TOPICS
+from contracts.events.pricing import TOTAL_FORMULA
 
 from .conftest import CATALOGUED_EVENTS
 
@@ -80,7 +81,7 @@ def test_the_asyncapi_payloads_document_fields() -> None:
     schemas = export.asyncapi_document()["components"]["schemas"]
 
     total = schemas["OrderPlaced"]["properties"]["total"]
-    assert total["description"] == "subtotal + shipping_charge"
+    assert total["description"] == f"What the customer pays: {TOTAL_FORMULA}"
     assert schemas["Money"]["properties"]["amount_minor"]["type"] == "integer"
 
 
