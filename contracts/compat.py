@@ -197,9 +197,12 @@ def _narrowed_constraints(old: Schema, new: Schema, where: str) -> Iterator[str]
     for keyword in _UPPER_BOUNDS:
         if keyword in new and (keyword not in old or new[keyword] < old[keyword]):
             yield _tightened(where, keyword, old, new)
-    if "pattern" in new and new["pattern"] != old.get("pattern"):
-        if "pattern" not in old or not pattern_widens(old["pattern"], new["pattern"]):
-            yield f"{where}: pattern changed from {old.get('pattern')!r} to {new['pattern']!r}"
+    if (
+        "pattern" in new
+        and new["pattern"] != old.get("pattern")
+        and ("pattern" not in old or not pattern_widens(old["pattern"], new["pattern"]))
+    ):
+        yield f"{where}: pattern changed from {old.get('pattern')!r} to {new['pattern']!r}"
     for keyword in ("format", "multipleOf"):
         if keyword in new and new[keyword] != old.get(keyword):
             yield f"{where}: {keyword} changed from {old.get(keyword)!r} to {new[keyword]!r}"

@@ -14,8 +14,8 @@ from pydantic import AfterValidator, Field
 
 from contracts.base import ContractModel, Identifier, Money, Quantity, Sku
 from contracts.events.pricing import (
-    Charge,
     ChannelPayment,
+    Charge,
     Discount,
     DiscountAllocation,
     ShippingLine,
@@ -176,7 +176,7 @@ class OrderLine(ContractModel):
         "taxes_included)"
     )
     line_total: Money = Field(
-        description="unit_price × quantity: the line before discounts. (A channel may also "
+        description="unit_price * quantity: the line before discounts. (A channel may also "
         "fold a discount into unit_price and send no allocation.)"
     )
     discount_allocations: tuple[DiscountAllocation, ...] = Field(
@@ -186,7 +186,7 @@ class OrderLine(ContractModel):
     )
     discounted_total: Money | None = Field(
         default=None,
-        description="line_total − Σ discount_allocations.amount: the line's amount after "
+        description="line_total - Σ discount_allocations.amount: the line's amount after "
         "discounts (tax included when the order's taxes_included). Absent means line_total",
     )
     tax_lines: tuple[TaxLine, ...] = Field(

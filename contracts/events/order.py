@@ -58,7 +58,7 @@ class OrderRejectionCode(StrEnum):
     the field descriptions, and the reason names the field and both numbers.
 
     contract_violation: the submission does not match the inbound contract;
-    line_total_mismatch: a line's line_total is not unit_price × quantity, or its
+    line_total_mismatch: a line's line_total is not unit_price * quantity, or its
     discounted_total is not line_total less its allocations (or is below zero);
     total_mismatch: subtotal, shipping_charge, total_discounts or total does not add up;
     tax_mismatch: total_tax is not the sum of the tax lines;

@@ -5,14 +5,14 @@ Every amount is integer minor units of the order's currency. Each formula below 
 in the field descriptions, so that an ERP can post revenue, discounts, shipping and tax
 from `OrderPlaced` alone:
 
-- a line: `line_total = unit_price × quantity` (before discounts);
-  `discounted_total = line_total − Σ discount_allocations.amount`;
-- a shipping line: `discounted_price = price − Σ discount_allocations.amount`;
+- a line: `line_total = unit_price * quantity` (before discounts);
+  `discounted_total = line_total - Σ discount_allocations.amount`;
+- a shipping line: `discounted_price = price - Σ discount_allocations.amount`;
 - the order: `subtotal = Σ lines.line_total`;
   `total_discounts = Σ every discount allocation, of lines and of shipping lines`;
   `shipping_charge = Σ shipping_lines.price` (before discounts);
   `total_tax = Σ every tax line, of lines, shipping lines and charges`;
-  `total = subtotal − total_discounts + shipping_charge + Σ charges.amount
+  `total = subtotal - total_discounts + shipping_charge + Σ charges.amount
   + (0 when taxes_included, else total_tax)`.
 
 Prices include tax when the order says `taxes_included` (European shops, usually), and
@@ -29,7 +29,7 @@ from pydantic import Field, model_validator
 from contracts.base import ContractModel, Identifier, Money, UtcDatetime
 
 TOTAL_FORMULA = (
-    "subtotal − total_discounts + shipping_charge + Σ charges.amount "
+    "subtotal - total_discounts + shipping_charge + Σ charges.amount "
     "+ (0 when taxes_included, else total_tax)"
 )
 
@@ -170,7 +170,7 @@ class ShippingLine(ContractModel):
     )
     discounted_price: Money | None = Field(
         default=None,
-        description="price − Σ discount_allocations.amount: what the customer pays for this "
+        description="price - Σ discount_allocations.amount: what the customer pays for this "
         "shipping (tax included when the order's `taxes_included`)",
     )
     tax_lines: tuple[TaxLine, ...] = Field(

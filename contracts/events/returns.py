@@ -145,7 +145,7 @@ class RefundIssued(OrderEvent):
         description="Refunded of what was paid for shipping, tax included"
     )
     goods_amount: Money | None = Field(
-        default=None, description="Refunded for the goods, net of tax: Σ lines.(amount − tax)"
+        default=None, description="Refunded for the goods, net of tax: Σ lines.(amount - tax)"
     )
     tax_amount: Money | None = Field(
         default=None, description="Tax refunded, of the goods and of the shipping"
@@ -158,7 +158,9 @@ class RefundIssued(OrderEvent):
     )
     policy: Identifier = Field(
         description="Which shipping-refund policy applied",
-        examples=["refund_shipping_when_fully_returned"],
+        examples=[
+            "paid_share_of_lines.paid_shipping_once_on_merchant_fault_or_full_return:merchant_fault"
+        ],
     )
 
 

@@ -79,3 +79,15 @@ def database_url_field(service: str, port: int = 5432) -> Any:
         default=f"postgresql+asyncpg://{role}:{role}@127.0.0.1:{port}/{role}",
         validation_alias=AliasChoices(f"{service.upper()}_DATABASE_URL", "OMS_DATABASE_URL"),
     )
+
+
+def return_window_field() -> Any:
+    """`OMS_RETURN_WINDOW_DAYS`: days after delivery (after shipping, while undelivered)
+    during which a SKU may be returned. One setting: the returns service refuses requests
+    after it, and the order service completes an order once it has closed."""
+    return Field(
+        default=30,
+        ge=0,
+        validation_alias=AliasChoices("OMS_RETURN_WINDOW_DAYS"),
+        description="Days after delivery during which a return may come (OMS_RETURN_WINDOW_DAYS)",
+    )

@@ -51,6 +51,7 @@ from contracts.events.common import (
     ShippingSpeed,
 )
 from contracts.events.order import CancellationReason
+from contracts.events.pricing import ChannelPayment, Charge, Discount, ShippingLine
 from services.kit.logs import get_logger
 from services.kit.runtime import ServiceRuntime
 from services.kit.unit_of_work import UnitOfWork
@@ -63,6 +64,7 @@ from services.order.service import (
     IntakePolicy,
     OrderFilters,
     StoredAnswer,
+    UndeliverableAddress,
     UnknownOrder,
 )
 from services.order.views import (
@@ -137,8 +139,8 @@ class ProductUpdate(RequestBody):
 
 
 class OrderSubmission(RequestBody):
-    """An order entered on a customer's behalf: the fields of OrderSubmitted, with the
-    sales representative required."""
+    """An order entered on a customer's behalf: the fields of OrderSubmitted (the same
+    money model, formulas and checks), with the sales representative required."""
 
     channel: Channel
     external_order_id: ExternalOrderId
@@ -148,18 +150,33 @@ class OrderSubmission(RequestBody):
     subtotal: Money
     shipping_charge: Money
     total: Money
-    shipping_address: Address
+    shipping_address: Address | None = Field(
+        default=None, description="Absent for an order collected at the warehouse"
+    )
     shipping_speed: ShippingSpeed
     placed_by: Actor
     submitted_at: UtcDatetime | None = Field(
         default=None, description="When the customer ordered; now when not given"
     )
     notes: Note | None = None
+    discounts: tuple[Discount, ...] = Field(default=(), max_length=100)
+    shipping_lines: tuple[ShippingLine, ...] = Field(default=(), max_length=20)
+    charges: tuple[Charge, ...] = Field(default=(), max_length=20)
+    taxes_included: bool = False
+    total_discounts: Money | None = None
+    total_tax: Money | None = None
+    billing_address: Address | None = None
+    payment: ChannelPayment | None = None
 
 
 class OrderRejectedAnswer(BaseModel):
     code: str = "order_rejected"
     order_id: str
+    reasons: list[RejectionReasonView]
+
+
+class UndeliverableAnswer(BaseModel):
+    code: str = "invalid_address"
     reasons: list[RejectionReasonView]
 
 
@@ -175,6 +192,9 @@ class AddressChangeRequest(RequestBody):
 
 
 UNPROCESSABLE = 422
+
+SUBMITTED_AS_GIVEN = tuple(name for name in OrderSubmission.model_fields if name != "submitted_at")
+"""The request's fields that OrderSubmitted takes as they are."""
 
 REFUSED: dict[int | str, dict[str, Any]] = {
     status.HTTP_404_NOT_FOUND: {"model": Problem, "description": "No such order"},
@@ -295,19 +315,8 @@ def router(runtime: ServiceRuntime, policy: IntakePolicy) -> APIRouter:
             )
         body_hash = _body_hash(submission)
         submitted = OrderSubmitted(
-            channel=submission.channel,
-            external_order_id=submission.external_order_id,
-            customer=submission.customer,
-            lines=submission.lines,
-            currency=submission.currency,
-            subtotal=submission.subtotal,
-            shipping_charge=submission.shipping_charge,
-            total=submission.total,
-            shipping_address=submission.shipping_address,
-            shipping_speed=submission.shipping_speed,
+            **{name: getattr(submission, name) for name in SUBMITTED_AS_GIVEN},
             submitted_at=submission.submitted_at or utc_now(),
-            placed_by=submission.placed_by,
-            notes=submission.notes,
         )
         cause = ChangeCause(actor=submission.placed_by, command="submit_order")
         try:
@@ -356,7 +365,14 @@ def router(runtime: ServiceRuntime, policy: IntakePolicy) -> APIRouter:
         tags=["orders"],
         summary="Change where the order goes, before anything has shipped",
         response_model=OrderView,
-        responses=REFUSED,
+        responses={
+            **REFUSED,
+            UNPROCESSABLE: {
+                "model": UndeliverableAnswer | InvalidRequest,
+                "description": "The address breaks its country's rules, or the request is "
+                "not valid",
+            },
+        },
     )
     async def change_address(
         order_id: Annotated[OrderId, Path()], request: AddressChangeRequest
@@ -367,7 +383,22 @@ def router(runtime: ServiceRuntime, policy: IntakePolicy) -> APIRouter:
                 order_id,
                 shipping_address=request.shipping_address,
                 changed_by=request.changed_by,
+                policy=policy,
             )
+            if isinstance(outcome, UndeliverableAddress):
+                return JSONResponse(
+                    UndeliverableAnswer(
+                        reasons=[
+                            RejectionReasonView(
+                                code=problem.code.value,
+                                field=problem.field,
+                                message=problem.message,
+                            )
+                            for problem in outcome.problems
+                        ]
+                    ).model_dump(),
+                    UNPROCESSABLE,
+                )
             return await _answer(uow, outcome, order_id)
 
     @api.get(

@@ -11,7 +11,7 @@ from pydantic import Field
 
 from contracts.events.channel import OrderSubmitted
 from services.kit.runtime import ServiceDefinition, ServiceRuntime, create_http_app
-from services.kit.settings import ServiceSettings, database_url_field
+from services.kit.settings import ServiceSettings, database_url_field, return_window_field
 from services.kit.topics import TopicNames
 from services.order import api, handlers, jobs
 from services.order.service import IntakePolicy
@@ -29,9 +29,7 @@ class OrderSettings(ServiceSettings):
         default=frozenset(),
         description="ISO country codes orders may ship to (JSON list); empty: every country",
     )
-    return_window_days: float = Field(
-        default=30, ge=0, description="Days after delivery during which a return may come"
-    )
+    return_window_days: int = return_window_field()
     completion_interval_seconds: float = Field(
         default=60, gt=0, description="How often to look for orders to complete"
     )

@@ -68,6 +68,11 @@ orders = Table(
     Column("subtotal_minor", BigInteger),
     Column("shipping_charge_minor", BigInteger),
     Column("total_minor", BigInteger),
+    Column("total_discounts_minor", BigInteger),
+    Column("total_tax_minor", BigInteger),
+    # The rest of the order's money (contracts.events.common.OrderPricing as JSON:
+    # discounts, shipping lines, charges, taxes_included, billing address, payment).
+    Column("pricing", JSONB),
     Column("shipping_address", JSONB),
     Column("shipping_speed", String(16)),
     Column("placed_at", DateTime(timezone=True)),
@@ -105,6 +110,11 @@ order_lines = Table(
     Column("quantity", Integer, nullable=False),
     Column("unit_price_minor", BigInteger, nullable=False),
     Column("line_total_minor", BigInteger, nullable=False),
+    # Lines stored before the money model have neither: no discount, no tax.
+    Column("title", Text),
+    Column("discounted_total_minor", BigInteger),
+    Column("tax_minor", BigInteger),
+    Column("pricing", JSONB),  # discount_allocations and tax_lines as JSON
 )
 
 order_status_history = Table(
@@ -163,6 +173,9 @@ order_refunds = Table(
     Column("amount_minor", BigInteger, nullable=False),
     Column("lines_amount_minor", BigInteger, nullable=False),
     Column("shipping_refunded_minor", BigInteger, nullable=False),
+    Column("goods_amount_minor", BigInteger),
+    Column("tax_amount_minor", BigInteger),
+    Column("shipping_amount_minor", BigInteger),
     Column("policy", String(128), nullable=False),
     Column("issued_at", DateTime(timezone=True), nullable=False),
 )

@@ -19,6 +19,7 @@ from contracts.events.fulfilment import (
     ShipmentCancelled,
     ShipmentCreated,
     ShipmentPacked,
+    ShipmentReplanned,
     Shipped,
 )
 from contracts.events.inventory import (
@@ -65,6 +66,7 @@ def routes(policy: IntakePolicy) -> Routes:
             _route(StockCommitted, _timeline_only),
             _route(StockRestocked, _timeline_only),
             _route(ShipmentCreated, service.record_shipment_created),
+            _route(ShipmentReplanned, service.record_shipment_replanned),
             _route(ShipmentPacked, _timeline_only),
             _route(Shipped, service.record_shipped),
             _route(Delivered, service.record_delivered),

@@ -22,8 +22,14 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from contracts.base import Event, Money, OrderEvent, new_event_id
 from contracts.events import order as order_events
 from contracts.events.channel import OrderSubmitted
-from contracts.events.common import Address, Customer, SkuQuantity
-from contracts.events.fulfilment import Delivered, ShipmentCancelled, ShipmentCreated, Shipped
+from contracts.events.common import Address, Customer, OrderLine, OrderPricing, SkuQuantity
+from contracts.events.fulfilment import (
+    Delivered,
+    ShipmentCancelled,
+    ShipmentCreated,
+    ShipmentReplanned,
+    Shipped,
+)
 from contracts.events.inventory import StockReservationFailed, StockReserved
 from contracts.events.notification import NotificationOutcome, NotificationSent
 from contracts.events.order import (
@@ -37,11 +43,12 @@ from contracts.events.order import (
     OrderRejectionReason,
     OrderShippingAddressChanged,
 )
+from contracts.events.pricing import DiscountAllocation, ShippingLine, TaxLine
 from contracts.events.returns import RefundIssued, Returned, ReturnRejected, ReturnRequested
 from contracts.wire import MAX_EVENT_BYTES
 from services.kit.logs import get_logger
 from services.kit.unit_of_work import UnitOfWork
-from services.order import db, domain, timeline
+from services.order import addresses, db, domain, intake, timeline
 from services.order.domain import OrderStatus, Refusal, Transition
 from services.order.views import (
     LineView,
@@ -111,6 +118,13 @@ class UnknownOrder:
 CommandOutcome = Accepted | Refusal | UnknownOrder
 
 
+@dataclass(frozen=True)
+class UndeliverableAddress:
+    """A new shipping address that breaks its country's rules (the intake's address rules)."""
+
+    problems: tuple[intake.Rejection, ...]
+
+
 class InconsistentOrderState(RuntimeError):
     """The database contradicts itself about an order (a bug, never expected)."""
 
@@ -146,10 +160,13 @@ async def submit_order(
         await _record_submission(uow, submitted, result, cause)
         return result
     sellable = await db.sellable_skus(connection, {line.sku for line in submitted.lines})
-    rejections = domain.validate_submission(
-        _submission(submitted),
+    submission = _submission(submitted)
+    rejections = intake.rejections(
+        submission,
         sellable_skus=sellable,
-        deliverable_countries=policy.deliverable_countries,
+        address_rejections=_address_rejections(
+            submitted.shipping_address, policy.deliverable_countries
+        ),
     )
     reasons = tuple(
         OrderRejectionReason(
@@ -167,20 +184,25 @@ async def submit_order(
         "external_order_id": submitted.external_order_id,
         "status": status.value,
         "customer": submitted.customer.model_dump(mode="json"),
-        "shipping_address": submitted.shipping_address.model_dump(mode="json"),
+        "shipping_address": _json_or_none(submitted.shipping_address),
         "shipping_speed": submitted.shipping_speed.value,
         "placed_at": submitted.submitted_at,
         "placed_by": submitted.placed_by,
         "notes": submitted.notes,
     }
+    placed = None
     if reasons:
         values["rejection_reasons"] = [reason.model_dump(mode="json") for reason in reasons]
     else:
+        placed = _placed(order_id, submitted, intake.totals(submission))
         values |= {
-            "currency": submitted.currency,
-            "subtotal_minor": submitted.subtotal.amount_minor,
-            "shipping_charge_minor": submitted.shipping_charge.amount_minor,
-            "total_minor": submitted.total.amount_minor,
+            "currency": placed.currency,
+            "subtotal_minor": placed.subtotal.amount_minor,
+            "shipping_charge_minor": placed.shipping_charge.amount_minor,
+            "total_minor": placed.total.amount_minor,
+            "total_discounts_minor": _minor(placed.total_discounts),
+            "total_tax_minor": _minor(placed.total_tax),
+            "pricing": placed.model_dump(mode="json", include=STORED_PRICING),
         }
     if not await db.insert_order(connection, values):
         concurrent = await _concurrent_duplicate(
@@ -197,7 +219,7 @@ async def submit_order(
         command=cause.command,
         actor=cause.actor,
     )
-    if reasons:
+    if placed is None:
         await _record_submission(
             uow, submitted, IntakeResult(IntakeOutcome.REJECTED, order_id, reasons), cause
         )
@@ -216,39 +238,9 @@ async def submit_order(
             codes=sorted({reason.code.value for reason in reasons}),
         )
         return IntakeResult(IntakeOutcome.REJECTED, order_id, reasons)
-    await db.insert_lines(
-        connection,
-        order_id,
-        [
-            {
-                "line_id": line.line_id,
-                "sku": line.sku,
-                "quantity": line.quantity,
-                "unit_price_minor": line.unit_price.amount_minor,
-                "line_total_minor": line.line_total.amount_minor,
-            }
-            for line in submitted.lines
-        ],
-    )
+    await db.insert_lines(connection, order_id, [_line_row(line) for line in placed.lines])
     await _record_submission(uow, submitted, IntakeResult(IntakeOutcome.PLACED, order_id), cause)
-    await _emit(
-        uow,
-        OrderPlaced(
-            order_id=order_id,
-            channel=submitted.channel,
-            external_order_id=submitted.external_order_id,
-            customer=submitted.customer,
-            lines=submitted.lines,
-            currency=submitted.currency,
-            subtotal=submitted.subtotal,
-            shipping_charge=submitted.shipping_charge,
-            total=submitted.total,
-            shipping_address=submitted.shipping_address,
-            shipping_speed=submitted.shipping_speed,
-            placed_at=submitted.submitted_at,
-            placed_by=submitted.placed_by,
-        ),
-    )
+    await _emit(uow, placed)
     log.info("order placed", order_id=order_id, channel=submitted.channel)
     return IntakeResult(IntakeOutcome.PLACED, order_id)
 
@@ -411,35 +403,163 @@ async def _concurrent_duplicate(
     return _duplicate(existing)
 
 
-def _submission(submitted: OrderSubmitted) -> domain.Submission:
-    address = submitted.shipping_address
-    return domain.Submission(
+STORED_PRICING = set(OrderPricing.model_fields) - {"total_discounts", "total_tax"}
+"""The money fields kept as one JSON document; the two totals have columns of their own."""
+
+
+def _submission(submitted: OrderSubmitted) -> intake.Submission:
+    return intake.Submission(
         currency=submitted.currency,
         lines=tuple(
-            domain.SubmittedLine(
+            intake.Line(
                 line_id=line.line_id,
                 sku=line.sku,
                 quantity=line.quantity,
                 unit_price=_money(line.unit_price),
                 line_total=_money(line.line_total),
+                allocations=_allocations(line.discount_allocations),
+                discounted_total=_maybe_money(line.discounted_total),
+                taxes=_taxes(line.tax_lines),
             )
             for line in submitted.lines
         ),
         subtotal=_money(submitted.subtotal),
         shipping_charge=_money(submitted.shipping_charge),
         total=_money(submitted.total),
-        address=domain.SubmittedAddress(
-            line1=address.line1,
-            line2=address.line2,
-            city=address.city,
-            postal_code=address.postal_code,
-            country=address.country,
+        shipping_lines=tuple(
+            intake.ShippingLine(
+                price=_money(shipping.price),
+                allocations=_allocations(shipping.discount_allocations),
+                discounted_price=_maybe_money(shipping.discounted_price),
+                taxes=_taxes(shipping.tax_lines),
+            )
+            for shipping in submitted.shipping_lines
         ),
+        charges=tuple(
+            intake.Charge(amount=_money(charge.amount), taxes=_taxes(charge.tax_lines))
+            for charge in submitted.charges
+        ),
+        discounts=tuple(
+            intake.Discount(discount.discount_id, discount.kind.value, discount.title)
+            for discount in submitted.discounts
+        ),
+        taxes_included=submitted.taxes_included,
+        total_discounts=_maybe_money(submitted.total_discounts),
+        total_tax=_maybe_money(submitted.total_tax),
     )
 
 
-def _money(money: Money) -> domain.Money:
-    return domain.Money(money.amount_minor, money.currency)
+def _allocations(allocations: Sequence[DiscountAllocation]) -> tuple[intake.Allocation, ...]:
+    return tuple(
+        intake.Allocation(
+            _money(allocation.amount),
+            allocation.discount_id,
+            allocation.kind.value,
+            allocation.title,
+        )
+        for allocation in allocations
+    )
+
+
+def _taxes(tax_lines: Sequence[TaxLine]) -> tuple[intake.Money, ...]:
+    return tuple(_money(tax.amount) for tax in tax_lines)
+
+
+def _money(money: Money) -> intake.Money:
+    return intake.Money(money.amount_minor, money.currency)
+
+
+def _maybe_money(money: Money | None) -> intake.Money | None:
+    return None if money is None else _money(money)
+
+
+def _address_rejections(
+    address: Address | None, deliverable_countries: frozenset[str]
+) -> list[intake.Rejection]:
+    """An order without a shipping address is collected at the warehouse: nothing to check."""
+    if address is None:
+        return []
+    return addresses.address_rejections(
+        addresses.PostalAddress(address.line1, address.city, address.postal_code, address.country),
+        deliverable_countries=deliverable_countries,
+        prefix="shipping_address",
+    )
+
+
+def _placed(order_id: str, submitted: OrderSubmitted, totals: intake.Totals) -> OrderPlaced:
+    """The OrderPlaced of an accepted submission, with every derived amount filled in
+    (amounts after discounts, total discounts and tax), so that a consumer never has to
+    apply a formula to read what was paid."""
+    currency = submitted.currency
+    pricing = submitted.model_dump(include=set(OrderPricing.model_fields))
+    return OrderPlaced(
+        **pricing
+        | {
+            "shipping_lines": tuple(
+                shipping.model_copy(
+                    update={"discounted_price": _in(currency, _discounted_price(shipping))}
+                )
+                for shipping in submitted.shipping_lines
+            ),
+            "total_discounts": _in(currency, totals.total_discounts),
+            "total_tax": _in(currency, totals.total_tax),
+        },
+        order_id=order_id,
+        channel=submitted.channel,
+        external_order_id=submitted.external_order_id,
+        customer=submitted.customer,
+        lines=tuple(
+            line.model_copy(update={"discounted_total": _in(currency, _discounted_total(line))})
+            for line in submitted.lines
+        ),
+        currency=currency,
+        subtotal=submitted.subtotal,
+        shipping_charge=submitted.shipping_charge,
+        total=submitted.total,
+        shipping_address=submitted.shipping_address,
+        shipping_speed=submitted.shipping_speed,
+        placed_at=submitted.submitted_at,
+        placed_by=submitted.placed_by,
+        notes=submitted.notes,
+    )
+
+
+def _discounted_total(line: OrderLine) -> int:
+    return line.line_total.amount_minor - sum(
+        allocation.amount.amount_minor for allocation in line.discount_allocations
+    )
+
+
+def _discounted_price(shipping: ShippingLine) -> int:
+    return shipping.price.amount_minor - sum(
+        allocation.amount.amount_minor for allocation in shipping.discount_allocations
+    )
+
+
+def _in(currency: str, amount_minor: int) -> Money:
+    return Money(amount_minor=amount_minor, currency=currency)
+
+
+def _minor(money: Money | None) -> int | None:
+    return None if money is None else money.amount_minor
+
+
+def _json_or_none(model: BaseModel | None) -> db.JsonValue:
+    return None if model is None else model.model_dump(mode="json")
+
+
+def _line_row(line: OrderLine) -> dict[str, db.JsonValue]:
+    return {
+        "line_id": line.line_id,
+        "sku": line.sku,
+        "quantity": line.quantity,
+        "unit_price_minor": line.unit_price.amount_minor,
+        "line_total_minor": line.line_total.amount_minor,
+        "title": line.title,
+        "discounted_total_minor": _minor(line.discounted_total),
+        "tax_minor": sum(tax.amount.amount_minor for tax in line.tax_lines),
+        "pricing": line.model_dump(mode="json", include={"discount_allocations", "tax_lines"}),
+    }
 
 
 # --- stock ----------------------------------------------------------------------------------
@@ -500,6 +620,19 @@ async def record_shipment_created(uow: UnitOfWork, event: ShipmentCreated) -> No
         shipping_method=event.shipping_method,
         planned_lines=_lines_json(event.lines),
         created_at=event.occurred_at,
+    )
+
+
+async def record_shipment_replanned(uow: UnitOfWork, event: ShipmentReplanned) -> None:
+    await _record_fact(
+        uow,
+        event,
+        "fulfilment",
+        db.upsert_shipment,
+        event.shipment_id,
+        warehouse_id=event.warehouse_id,
+        carrier=event.carrier,
+        shipping_method=event.shipping_method,
     )
 
 
@@ -586,6 +719,9 @@ async def record_refund(uow: UnitOfWork, event: RefundIssued) -> None:
             "amount_minor": event.amount.amount_minor,
             "lines_amount_minor": event.lines_amount.amount_minor,
             "shipping_refunded_minor": event.shipping_refunded.amount_minor,
+            "goods_amount_minor": _minor(event.goods_amount),
+            "tax_amount_minor": _minor(event.tax_amount),
+            "shipping_amount_minor": _minor(event.shipping_amount),
             "policy": event.policy,
             "issued_at": event.occurred_at,
         },
@@ -724,14 +860,23 @@ async def cancel_order(
 
 
 async def change_shipping_address(
-    uow: UnitOfWork, order_id: str, *, shipping_address: Address, changed_by: str
-) -> CommandOutcome:
+    uow: UnitOfWork,
+    order_id: str,
+    *,
+    shipping_address: Address,
+    changed_by: str,
+    policy: IntakePolicy,
+) -> CommandOutcome | UndeliverableAddress:
+    """The same address rules as intake: a change cannot make an order undeliverable."""
     order = await db.lock_order(uow.connection, order_id)
     if order is None:
         return UnknownOrder(order_id)
     refusal = domain.address_change(OrderStatus(order["status"]))
     if refusal is not None:
         return refusal
+    problems = _address_rejections(shipping_address, policy.deliverable_countries)
+    if problems:
+        return UndeliverableAddress(tuple(problems))
     new_address = shipping_address.model_dump(mode="json")
     if new_address == order["shipping_address"]:
         return Accepted(changed=False)
@@ -813,20 +958,14 @@ async def order_view(uow: UnitOfWork, order_id: str) -> OrderView | None:
         external_order_id=order["external_order_id"],
         status=order["status"],
         customer=_maybe(Customer, order["customer"]),
-        lines=[
-            LineView(
-                line_id=line["line_id"],
-                sku=line["sku"],
-                quantity=line["quantity"],
-                unit_price=Money(amount_minor=line["unit_price_minor"], currency=currency),
-                line_total=Money(amount_minor=line["line_total_minor"], currency=currency),
-            )
-            for line in await db.lines_of(connection, order_id)
-        ],
+        lines=[_line_view(line, currency) for line in await db.lines_of(connection, order_id)],
         currency=currency,
         subtotal=_amount(order["subtotal_minor"], currency),
         shipping_charge=_amount(order["shipping_charge_minor"], currency),
         total=_amount(order["total_minor"], currency),
+        total_discounts=_amount(order["total_discounts_minor"], currency),
+        total_tax=_amount(order["total_tax_minor"], currency),
+        **_stored_pricing(order["pricing"]),
         shipping_address=_maybe(Address, order["shipping_address"]),
         shipping_speed=order["shipping_speed"],
         placed_at=order["placed_at"],
@@ -884,6 +1023,9 @@ async def order_view(uow: UnitOfWork, order_id: str) -> OrderView | None:
                 shipping_refunded=Money(
                     amount_minor=row["shipping_refunded_minor"], currency=row["currency"]
                 ),
+                goods_amount=_amount(row["goods_amount_minor"], row["currency"]),
+                tax_amount=_amount(row["tax_amount_minor"], row["currency"]),
+                shipping_amount=_amount(row["shipping_amount_minor"], row["currency"]),
                 policy=row["policy"],
                 issued_at=row["issued_at"],
             )
@@ -971,6 +1113,43 @@ async def _timeline(uow: UnitOfWork, order_id: str) -> list[TimelineEntryView]:
         TimelineEntryView.model_validate(dict(row))
         for row in await db.timeline_of(uow.connection, order_id)
     ]
+
+
+def _line_view(line: RowMapping, currency: str) -> LineView:
+    line_total = Money(amount_minor=line["line_total_minor"], currency=currency)
+    return LineView(
+        line_id=line["line_id"],
+        sku=line["sku"],
+        title=line["title"],
+        quantity=line["quantity"],
+        unit_price=Money(amount_minor=line["unit_price_minor"], currency=currency),
+        line_total=line_total,
+        # Lines stored before the money model had no discounts and no tax.
+        discounted_total=_amount(line["discounted_total_minor"], currency) or line_total,
+        **_stored_line_pricing(line["pricing"]),
+    )
+
+
+def _stored_pricing(stored: db.JsonValue) -> dict[str, object]:
+    """The order's money fields kept as JSON (none for orders placed before the money
+    model), read back as the contract's models. JSON keeps enums as their values: read
+    them as JSON reads them, not strictly."""
+    if stored is None:
+        return {}
+    pricing = OrderPricing.model_validate(stored, strict=False)
+    return {name: getattr(pricing, name) for name in STORED_PRICING}
+
+
+def _stored_line_pricing(stored: db.JsonValue) -> dict[str, object]:
+    if stored is None:
+        return {}
+    line = _StoredLinePricing.model_validate(stored, strict=False)
+    return {"discount_allocations": line.discount_allocations, "tax_lines": line.tax_lines}
+
+
+class _StoredLinePricing(BaseModel):
+    discount_allocations: tuple[DiscountAllocation, ...] = ()
+    tax_lines: tuple[TaxLine, ...] = ()
 
 
 def _maybe(model: type[ModelT], value: db.JsonValue) -> ModelT | None:

@@ -24,6 +24,7 @@ from contracts.events.fulfilment import (
     ShipmentCancelled,
     ShipmentCreated,
     ShipmentPacked,
+    ShipmentReplanned,
     Shipped,
 )
 from contracts.events.inventory import (
@@ -131,9 +132,30 @@ def _(event: OrderSubmitted) -> Description:
 
 @describe.register
 def _(event: OrderPlaced) -> Description:
+    discounts = (
+        f", {_amount(event.total_discounts)} off"
+        if event.total_discounts and event.total_discounts.amount_minor
+        else ""
+    )
+    tax = (
+        f", tax {_amount(event.total_tax)}{' included' if event.taxes_included else ''}"
+        if event.total_tax and event.total_tax.amount_minor
+        else ""
+    )
     return Description(
-        f"Order placed: {len(event.lines)} line(s), {_amount(event.total)}",
-        {**_fields(event, "total", "placed_by", "shipping_speed"), "line_count": len(event.lines)},
+        f"Order placed: {len(event.lines)} line(s), {_amount(event.total)}{discounts}{tax}",
+        {
+            **_fields(
+                event,
+                "total",
+                "total_discounts",
+                "total_tax",
+                "taxes_included",
+                "placed_by",
+                "shipping_speed",
+            ),
+            "line_count": len(event.lines),
+        },
     )
 
 
@@ -171,8 +193,9 @@ def _(event: OrderCancelled) -> Description:
 @describe.register
 def _(event: OrderShippingAddressChanged) -> Description:
     address = event.shipping_address
+    place = ", ".join(part for part in (address.city, address.country) if part)
     return Description(
-        f"Shipping address changed by {event.changed_by} to {address.city}, {address.country}",
+        f"Shipping address changed by {event.changed_by} to {place}",
         {
             **_fields(event, "changed_by"),
             "city": address.city,
@@ -246,6 +269,26 @@ def _(event: ShipmentCreated) -> Description:
         f"Shipment {event.shipment_id} created in {event.warehouse_id} "
         f"({event.carrier}, {_units(line.quantity for line in event.lines)})",
         _fields(event, "shipment_id", "warehouse_id", "carrier", "shipping_method", "lines"),
+    )
+
+
+@describe.register
+def _(event: ShipmentReplanned) -> Description:
+    scope = "international" if event.international else "domestic"
+    return Description(
+        f"Shipment {event.shipment_id} re-planned for the new address: {event.carrier} "
+        f"{event.shipping_method} ({scope}), {_amount(event.shipping_cost)} "
+        f"(was {event.previous_carrier}, {_amount(event.previous_shipping_cost)})",
+        _fields(
+            event,
+            "shipment_id",
+            "carrier",
+            "shipping_method",
+            "shipping_cost",
+            "international",
+            "previous_carrier",
+            "previous_shipping_cost",
+        ),
     )
 
 

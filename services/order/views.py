@@ -16,6 +16,14 @@ from pydantic import BaseModel, Field
 
 from contracts.base import Money
 from contracts.events.common import Address, Customer, SkuQuantity
+from contracts.events.pricing import (
+    ChannelPayment,
+    Charge,
+    Discount,
+    DiscountAllocation,
+    ShippingLine,
+    TaxLine,
+)
 
 
 class ProductView(BaseModel):
@@ -27,9 +35,13 @@ class ProductView(BaseModel):
 class LineView(BaseModel):
     line_id: str
     sku: str
+    title: str | None
     quantity: int
     unit_price: Money
-    line_total: Money
+    line_total: Money = Field(description="unit_price * quantity, before discounts")
+    discount_allocations: list[DiscountAllocation] = []
+    discounted_total: Money = Field(description="line_total - its discounts")
+    tax_lines: list[TaxLine] = []
 
 
 class RejectionReasonView(BaseModel):
@@ -73,6 +85,9 @@ class RefundView(BaseModel):
     amount: Money
     lines_amount: Money
     shipping_refunded: Money
+    goods_amount: Money | None = Field(description="Refunded for goods, net of tax")
+    tax_amount: Money | None = Field(description="Tax refunded")
+    shipping_amount: Money | None = Field(description="Refunded for shipping, net of tax")
     policy: str
     issued_at: datetime
 
@@ -174,6 +189,14 @@ class OrderView(BaseModel):
     subtotal: Money | None
     shipping_charge: Money | None
     total: Money | None
+    total_discounts: Money | None
+    total_tax: Money | None
+    taxes_included: bool = False
+    discounts: list[Discount] = []
+    shipping_lines: list[ShippingLine] = []
+    charges: list[Charge] = []
+    billing_address: Address | None = None
+    payment: ChannelPayment | None = None
     shipping_address: Address | None
     shipping_speed: str | None
     placed_at: datetime | None

@@ -110,13 +110,52 @@ class ReceivedLineView(BaseModel):
     note: str | None
 
 
+class RefundedLineView(BaseModel):
+    sku: str
+    quantity: int
+    amount_minor: int = Field(description="Refunded for these units, tax included")
+    tax_minor: int = Field(description="The tax within amount_minor")
+
+
 class RefundView(BaseModel):
+    """amount = lines_amount + shipping_refunded = goods_amount + tax_amount + shipping_amount
+    (all in minor units of `currency`)."""
+
     refund_id: str
     currency: str
     amount_minor: int
-    lines_amount_minor: int
-    shipping_refunded_minor: int
+    lines_amount_minor: int = Field(description="For the returned units, tax included")
+    shipping_refunded_minor: int = Field(description="For shipping, tax included")
+    goods_amount_minor: int = Field(description="For the returned units, net of tax")
+    tax_amount_minor: int = Field(description="Tax refunded, of the units and of shipping")
+    shipping_amount_minor: int = Field(description="For shipping, net of tax")
+    lines: list[RefundedLineView] = Field(
+        description="Per returned SKU (empty for refunds issued before it was kept)"
+    )
     policy: str
+
+    @classmethod
+    def of(cls, refund: domain.Refund) -> RefundView:
+        return cls(
+            refund_id=refund.refund_id,
+            currency=refund.currency,
+            amount_minor=refund.amount_minor,
+            lines_amount_minor=refund.lines_amount_minor,
+            shipping_refunded_minor=refund.shipping_refunded_minor,
+            goods_amount_minor=refund.goods_amount_minor,
+            tax_amount_minor=refund.tax_amount_minor,
+            shipping_amount_minor=refund.shipping_amount_minor,
+            lines=[
+                RefundedLineView(
+                    sku=line.sku,
+                    quantity=line.quantity,
+                    amount_minor=line.refunded.amount_minor,
+                    tax_minor=line.refunded.tax_minor,
+                )
+                for line in refund.lines
+            ],
+            policy=refund.policy,
+        )
 
 
 class ReturnView(BaseModel):
@@ -133,7 +172,6 @@ class ReturnView(BaseModel):
 
     @classmethod
     def of(cls, rma: domain.Return) -> ReturnView:
-        refund = rma.refund
         return cls(
             return_id=rma.return_id,
             order_id=rma.order_id,
@@ -158,16 +196,7 @@ class ReturnView(BaseModel):
                 )
                 for line in rma.received
             ],
-            refund=None
-            if refund is None
-            else RefundView(
-                refund_id=refund.refund_id,
-                currency=refund.currency,
-                amount_minor=refund.amount_minor,
-                lines_amount_minor=refund.lines_amount_minor,
-                shipping_refunded_minor=refund.shipping_refunded_minor,
-                policy=refund.policy,
-            ),
+            refund=None if rma.refund is None else RefundView.of(rma.refund),
         )
 
 

@@ -9,7 +9,7 @@ from fastapi import FastAPI
 from pydantic import Field
 
 from services.kit.runtime import ServiceDefinition, ServiceRuntime, create_http_app
-from services.kit.settings import ServiceSettings, database_url_field
+from services.kit.settings import ServiceSettings, database_url_field, return_window_field
 from services.returns.api import build_router
 from services.returns.handlers import routes
 from services.returns.service import ReturnPolicy
@@ -21,12 +21,7 @@ class ReturnsSettings(ServiceSettings):
     service_name: str = "returns"
     http_port: int = 8004
     database_url: str = database_url_field("returns")
-    returns_window_days: int = Field(
-        default=30,
-        ge=0,
-        description="Days after delivery (after shipping, while undelivered) a SKU may be "
-        "returned (OMS_RETURNS_WINDOW_DAYS)",
-    )
+    return_window_days: int = return_window_field()
     returns_auto_approve: bool = Field(
         default=False,
         description="Approve every request that passes the return check at once "
@@ -40,7 +35,7 @@ def create_app(settings: ReturnsSettings | None = None) -> FastAPI:
         settings, ServiceDefinition(name="returns", migrations=MIGRATIONS, routes=routes())
     )
     policy = ReturnPolicy(
-        window=timedelta(days=settings.returns_window_days),
+        window=timedelta(days=settings.return_window_days),
         auto_approve=settings.returns_auto_approve,
     )
     return create_http_app(runtime, [build_router(runtime, policy)])

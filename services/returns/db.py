@@ -5,6 +5,11 @@ Order facts arrive from two topics in any order, so each kind has its own table:
 when OrderPlaced arrives), and deliveries are kept apart from shipments. Every command on
 the returns of an order first locks that order's row, so concurrent requests and receipts
 of one order see each other's effects.
+
+Money is kept as what was paid, tax included, with the tax within (`*_paid_minor` or
+`amount_minor`, and `*tax_minor`). Orders stored before paid amounts were kept were
+migrated to paid = unit price * quantity with no tax, and their shipping to the shipping
+charge: what was refunded for them then.
 """
 
 from __future__ import annotations
@@ -46,7 +51,8 @@ orders = Table(
     metadata,
     Column("order_id", String(64), primary_key=True),
     Column("currency", String(3)),
-    Column("shipping_charge_minor", BigInteger),
+    Column("shipping_paid_minor", BigInteger),
+    Column("shipping_tax_minor", BigInteger),
     Column("customer_id", String(128)),
     Column("placed_at", DateTime(timezone=True)),
 )
@@ -58,7 +64,8 @@ order_lines = Table(
     Column("line_id", String(128), primary_key=True),
     Column("sku", String(64), nullable=False),
     Column("quantity", Integer, nullable=False),
-    Column("unit_price_minor", BigInteger, nullable=False),
+    Column("paid_minor", BigInteger, nullable=False),
+    Column("tax_minor", BigInteger, nullable=False),
 )
 
 shipments = Table(
@@ -128,16 +135,34 @@ refunds = Table(
     Column("order_id", String(64), nullable=False),
     Column("currency", String(3), nullable=False),
     Column("lines_amount_minor", BigInteger, nullable=False),
+    Column("lines_tax_minor", BigInteger, nullable=False),
     Column("shipping_refunded_minor", BigInteger, nullable=False),
+    Column("shipping_tax_minor", BigInteger, nullable=False),
     Column("amount_minor", BigInteger, nullable=False),
     Column("policy", String(128), nullable=False),
     Column("issued_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
 )
 
+refund_lines = Table(
+    "refund_lines",
+    metadata,
+    Column("refund_id", String(128), ForeignKey("refunds.refund_id"), primary_key=True),
+    Column("sku", String(64), primary_key=True),
+    Column("quantity", Integer, nullable=False),
+    Column("amount_minor", BigInteger, nullable=False),
+    Column("tax_minor", BigInteger, nullable=False),
+)
+
 
 # The statements every consumed event and every command on a return runs are built once:
 # building one costs as much CPU as executing it.
-_PLACEMENT_COLUMNS = ("currency", "shipping_charge_minor", "customer_id", "placed_at")
+_PLACEMENT_COLUMNS = (
+    "currency",
+    "shipping_paid_minor",
+    "shipping_tax_minor",
+    "customer_id",
+    "placed_at",
+)
 _INSERT_ORDER = insert(orders).values(
     {name: bindparam(name) for name in ("order_id", *_PLACEMENT_COLUMNS)}
 )
@@ -160,7 +185,8 @@ async def record_placement(
         {
             "order_id": order_id,
             "currency": placement.currency,
-            "shipping_charge_minor": placement.shipping_charge_minor,
+            "shipping_paid_minor": placement.shipping_paid.amount_minor,
+            "shipping_tax_minor": placement.shipping_paid.tax_minor,
             "customer_id": placement.customer_id,
             "placed_at": placed_at,
         },
@@ -173,7 +199,8 @@ async def record_placement(
                 "line_id": line_id,
                 "sku": line.sku,
                 "quantity": line.quantity,
-                "unit_price_minor": line.unit_price_minor,
+                "paid_minor": line.paid.amount_minor,
+                "tax_minor": line.paid.tax_minor,
             }
             for line_id, line in zip(line_ids, placement.lines, strict=True)
         ],
@@ -289,10 +316,13 @@ async def load_order(connection: AsyncConnection, order_id: str) -> domain.Order
         lines = await connection.execute(_ORDER_LINES, key)
         placement = domain.Placement(
             currency=row.currency,
-            shipping_charge_minor=row.shipping_charge_minor,
+            shipping_paid=domain.TaxedAmount(row.shipping_paid_minor, row.shipping_tax_minor),
             customer_id=row.customer_id,
             lines=tuple(
-                domain.OrderedLine(line.sku, line.quantity, line.unit_price_minor) for line in lines
+                domain.OrderedLine(
+                    line.sku, line.quantity, domain.TaxedAmount(line.paid_minor, line.tax_minor)
+                )
+                for line in lines
             ),
         )
     quantities: dict[str, dict[str, int]] = {}
@@ -331,6 +361,12 @@ _LINES_OF_RETURNS = (
 _REFUNDS_OF_RETURNS = select(refunds).where(
     refunds.c.return_id.in_(bindparam("ids", expanding=True))
 )
+_REFUND_LINES_OF_RETURNS = (
+    select(refund_lines)
+    .join(refunds, refunds.c.refund_id == refund_lines.c.refund_id)
+    .where(refunds.c.return_id.in_(bindparam("ids", expanding=True)))
+    .order_by(refund_lines.c.sku)
+)
 
 
 async def load_returns(
@@ -352,13 +388,21 @@ async def load_returns(
     lines_of: dict[str, list[Any]] = {}
     for line in await connection.execute(_LINES_OF_RETURNS, {"ids": ids}):
         lines_of.setdefault(line.return_id, []).append(line)
+    refunded_lines_of: dict[str, list[domain.RefundedLine]] = {}
+    for line in await connection.execute(_REFUND_LINES_OF_RETURNS, {"ids": ids}):
+        refunded_lines_of.setdefault(line.refund_id, []).append(
+            domain.RefundedLine(
+                line.sku, line.quantity, domain.TaxedAmount(line.amount_minor, line.tax_minor)
+            )
+        )
     refund_of = {
         refund.return_id: domain.Refund(
             refund_id=refund.refund_id,
             currency=refund.currency,
-            lines_amount_minor=refund.lines_amount_minor,
-            shipping_refunded_minor=refund.shipping_refunded_minor,
+            lines_total=domain.TaxedAmount(refund.lines_amount_minor, refund.lines_tax_minor),
+            shipping=domain.TaxedAmount(refund.shipping_refunded_minor, refund.shipping_tax_minor),
             policy=refund.policy,
+            lines=tuple(refunded_lines_of.get(refund.refund_id, ())),
         )
         for refund in await connection.execute(_REFUNDS_OF_RETURNS, {"ids": ids})
     }
@@ -520,12 +564,15 @@ _INSERT_REFUND = insert(refunds).values(
             "order_id",
             "currency",
             "lines_amount_minor",
+            "lines_tax_minor",
             "shipping_refunded_minor",
+            "shipping_tax_minor",
             "amount_minor",
             "policy",
         )
     }
 )
+_INSERT_REFUND_LINES = insert(refund_lines)
 
 
 async def insert_refund(
@@ -539,10 +586,25 @@ async def insert_refund(
             "order_id": order_id,
             "currency": refund.currency,
             "lines_amount_minor": refund.lines_amount_minor,
+            "lines_tax_minor": refund.lines_total.tax_minor,
             "shipping_refunded_minor": refund.shipping_refunded_minor,
+            "shipping_tax_minor": refund.shipping.tax_minor,
             "amount_minor": refund.amount_minor,
             "policy": refund.policy,
         },
+    )
+    await connection.execute(
+        _INSERT_REFUND_LINES,
+        [
+            {
+                "refund_id": refund.refund_id,
+                "sku": line.sku,
+                "quantity": line.quantity,
+                "amount_minor": line.refunded.amount_minor,
+                "tax_minor": line.refunded.tax_minor,
+            }
+            for line in refund.lines
+        ],
     )
 
 

@@ -13,16 +13,30 @@ Return request check
     is reported, not just the first.
 
 Refund policy (`REFUND_POLICY`, named in every RefundIssued's `policy` field)
-    Lines: each received unit is refunded at the unit price it was ordered at, whether or
-    not inspection found it restockable (inspection decides restocking, not refunds). When
-    one SKU was ordered on several lines at different prices, returned units are matched
-    to the cheapest ordered units first, across all of the order's returns, so the refunds
-    of an order never exceed what was paid for its units.
-    Shipping: the order's shipping charge is refunded at most once per order, and only
-    when a received line of this return was sent back for a merchant fault (damaged,
-    wrong_item, not_as_described), or when with this return every unit of the order has
-    come back. Otherwise shipping is not refunded. The `policy` field reads
-    `<REFUND_POLICY>:<branch>`, the branch being one of `ShippingRefundBranch`.
+    A refund gives back what the customer paid, never list prices.
+    Lines: a returned unit refunds its share of what was paid for its order line: after
+    the line's discounts (its own and its share of order-level ones), with its tax, whether
+    or not inspection found it restockable (inspection decides restocking, not refunds).
+    Shares are cumulative, taken apart for the line's goods (net of tax) and for its tax:
+    returning units k+1..k+q of a line of Q units refunds floor(X*(k+q)/Q) - floor(X*k/Q)
+    of each part X. So neither part is ever negative, the refunds of a line never exceed
+    what was paid for it, and once every unit has come back they add up to it exactly
+    (the last unit takes the remainder of the rounding). When one SKU was ordered on
+    several lines, returned units are matched to the line that paid least per unit first,
+    across all of the order's returns.
+    Shipping: what was paid for shipping (after its discounts, with its tax) is refunded
+    at most once per order, and only when a received line of this return was sent back
+    for a merchant fault (damaged, wrong_item, not_as_described), or when with this return
+    every unit of the order has come back. Otherwise shipping is not refunded.
+    Charges (tips, duties, fees) are not refunded by a return.
+    The `policy` field reads `<REFUND_POLICY>:<branch>`, the branch being one of
+    `ShippingRefundBranch`.
+
+What was paid (`paid`)
+    For a line, its amount after discounts, plus its tax when the order's prices exclude
+    tax; for shipping, the same over its shipping lines (the shipping charge, with no tax
+    known, when the order has none). The tax within is the sum of the tax lines, at most
+    the amount paid.
 All amounts are integer minor units of the order's currency.
 """
 
@@ -32,8 +46,11 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
+from fractions import Fraction
 
-REFUND_POLICY = "lines_at_unit_price.shipping_once_on_merchant_fault_or_full_return"
+REFUND_POLICY = (
+    "paid_share_of_lines.paid_shipping_once_on_merchant_fault_or_full_return.charges_not_refunded"
+)
 DEFAULT_RETURN_WINDOW = timedelta(days=30)
 
 
@@ -93,19 +110,59 @@ class CommandRefusalCode(StrEnum):
 
 
 @dataclass(frozen=True)
+class TaxedAmount:
+    """An amount tax included, and the tax within it (0 <= tax_minor <= amount_minor)."""
+
+    amount_minor: int
+    tax_minor: int
+
+    @property
+    def net_minor(self) -> int:
+        return self.amount_minor - self.tax_minor
+
+    def __add__(self, other: TaxedAmount) -> TaxedAmount:
+        return TaxedAmount(self.amount_minor + other.amount_minor, self.tax_minor + other.tax_minor)
+
+
+NOTHING = TaxedAmount(0, 0)
+
+
+def paid(after_discounts_minor: int, tax_minor: int, *, taxes_included: bool) -> TaxedAmount:
+    """What the customer paid for a line or a shipping line: its amount after discounts,
+    plus its tax when prices exclude tax. The tax within is capped at that amount: a
+    channel may state an included tax larger than a price discounted to almost nothing,
+    and a refund cannot give back more tax than was paid."""
+    amount = after_discounts_minor + (0 if taxes_included else tax_minor)
+    return TaxedAmount(amount, min(tax_minor, amount))
+
+
+@dataclass(frozen=True)
 class OrderedLine:
+    """One line of the order and what the customer paid for all its units."""
+
     sku: str
     quantity: int
-    unit_price_minor: int
+    paid: TaxedAmount
+
+    def paid_for_units(self, first: int, last: int) -> TaxedAmount:
+        """What units first+1..last of the line paid: cumulative shares of its goods and of
+        its tax, so that its units add up to exactly what the line paid."""
+        goods = self.paid.net_minor
+        tax = self.paid.tax_minor
+        goods_share = goods * last // self.quantity - goods * first // self.quantity
+        tax_share = tax * last // self.quantity - tax * first // self.quantity
+        return TaxedAmount(goods_share + tax_share, tax_share)
 
 
 @dataclass(frozen=True)
 class Placement:
-    """What the order said when it was placed: prices, currency, shipping charge."""
+    """What the order said when it was placed: currency, what was paid for each line and
+    for shipping. (Charges such as tips and duties are not kept: returns never refund
+    them.)"""
 
     currency: str
-    shipping_charge_minor: int
-    customer_id: str
+    shipping_paid: TaxedAmount
+    customer_id: str | None
     lines: tuple[OrderedLine, ...]
 
     def ordered_quantities(self) -> dict[str, int]:
@@ -175,16 +232,50 @@ class CommandRefusal:
 
 
 @dataclass(frozen=True)
+class RefundedLine:
+    """What the returned units of one SKU gave back."""
+
+    sku: str
+    quantity: int
+    refunded: TaxedAmount
+
+
+@dataclass(frozen=True)
 class Refund:
+    """One refund: for the returned units (`lines_total`, per SKU in `lines`) and for
+    shipping, each tax included with the tax within. Refunds issued before the per-SKU
+    breakdown was kept have no `lines`, and no tax."""
+
     refund_id: str
     currency: str
-    lines_amount_minor: int
-    shipping_refunded_minor: int
+    lines_total: TaxedAmount
+    shipping: TaxedAmount
     policy: str
+    lines: tuple[RefundedLine, ...]
+
+    @property
+    def lines_amount_minor(self) -> int:
+        return self.lines_total.amount_minor
+
+    @property
+    def shipping_refunded_minor(self) -> int:
+        return self.shipping.amount_minor
 
     @property
     def amount_minor(self) -> int:
         return self.lines_amount_minor + self.shipping_refunded_minor
+
+    @property
+    def goods_amount_minor(self) -> int:
+        return self.lines_total.net_minor
+
+    @property
+    def tax_amount_minor(self) -> int:
+        return self.lines_total.tax_minor + self.shipping.tax_minor
+
+    @property
+    def shipping_amount_minor(self) -> int:
+        return self.shipping.net_minor
 
 
 @dataclass(frozen=True)
@@ -333,9 +424,13 @@ def default_receiving_warehouse(order: OrderFacts, skus: Iterable[str]) -> str |
 
 @dataclass(frozen=True)
 class RefundComputation:
-    lines_amount_minor: int
-    shipping_refunded_minor: int
+    lines: tuple[RefundedLine, ...]
+    shipping: TaxedAmount
     branch: ShippingRefundBranch
+
+    @property
+    def lines_total(self) -> TaxedAmount:
+        return sum((line.refunded for line in self.lines), NOTHING)
 
     @property
     def policy(self) -> str:
@@ -359,8 +454,12 @@ def compute_refund(
     for other in completed:
         for sku, quantity in other.received_quantities().items():
             earlier_received[sku] = earlier_received.get(sku, 0) + quantity
-    lines_amount = sum(
-        _price_of_units(placement, line.sku, earlier_received.get(line.sku, 0), line.quantity)
+    refunded_lines = tuple(
+        RefundedLine(
+            line.sku,
+            line.quantity,
+            _paid_for_units(placement, line.sku, earlier_received.get(line.sku, 0), line.quantity),
+        )
         for line in received
     )
     reasons = {line.sku: line.reason for line in rma.lines}
@@ -387,33 +486,35 @@ def compute_refund(
         ShippingRefundBranch.FULLY_RETURNED,
     )
     return RefundComputation(
-        lines_amount_minor=lines_amount,
-        shipping_refunded_minor=placement.shipping_charge_minor if refunds_shipping else 0,
+        lines=refunded_lines,
+        shipping=placement.shipping_paid if refunds_shipping else NOTHING,
         branch=branch,
     )
 
 
-def _price_of_units(placement: Placement, sku: str, already_returned: int, count: int) -> int:
-    """The price of `count` units of the SKU after the first `already_returned`, the
-    order's units of that SKU taken cheapest first."""
+def _paid_for_units(
+    placement: Placement, sku: str, already_returned: int, count: int
+) -> TaxedAmount:
+    """What `count` units of the SKU after the first `already_returned` paid, the order's
+    units of that SKU taken from the line that paid least per unit first (ties in line
+    order, so every return of the order sees the same sequence)."""
     lines = sorted(
         (line for line in placement.lines if line.sku == sku),
-        key=lambda line: line.unit_price_minor,
+        key=lambda line: Fraction(line.paid.amount_minor, line.quantity),
     )
     ordered = sum(line.quantity for line in lines)
     if already_returned + count > ordered:
         # The request check caps returns at shipped units; more than ordered means the
         # order's facts contradict each other, which is a bug, not a business case.
         raise ValueError(f"{already_returned + count} units of {sku} returned, {ordered} ordered")
-    price = 0
-    skip, remaining = already_returned, count
+    refunded = NOTHING
+    start = 0  # units of the SKU on the lines before this one
     for line in lines:
-        skipped = min(skip, line.quantity)
-        skip -= skipped
-        taken = min(remaining, line.quantity - skipped)
-        remaining -= taken
-        price += taken * line.unit_price_minor
-    return price
+        first = min(max(already_returned - start, 0), line.quantity)
+        last = min(max(already_returned + count - start, 0), line.quantity)
+        refunded += line.paid_for_units(first, last)
+        start += line.quantity
+    return refunded
 
 
 def _sum_by_sku(pairs: Iterable[tuple[str, int]]) -> dict[str, int]:

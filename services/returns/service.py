@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 import uuid
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -20,9 +20,10 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from contracts.base import Money
 from contracts.events import returns as events
-from contracts.events.common import SkuQuantity
+from contracts.events.common import OrderLine, SkuQuantity
 from contracts.events.fulfilment import Delivered, Shipped
 from contracts.events.order import OrderPlaced
+from contracts.events.pricing import DiscountAllocation, TaxLine
 from services.kit.logs import get_logger
 from services.kit.unit_of_work import UnitOfWork
 from services.returns import db, domain
@@ -52,10 +53,10 @@ CommandResult = domain.Return | ReturnNotFound | domain.CommandRefusal
 async def record_order_placed(uow: UnitOfWork, event: OrderPlaced) -> None:
     placement = domain.Placement(
         currency=event.currency,
-        shipping_charge_minor=event.shipping_charge.amount_minor,
+        shipping_paid=_shipping_paid(event),
         customer_id=event.customer.customer_id,
         lines=tuple(
-            domain.OrderedLine(line.sku, line.quantity, line.unit_price.amount_minor)
+            domain.OrderedLine(line.sku, line.quantity, _line_paid(line, event.taxes_included))
             for line in event.lines
         ),
     )
@@ -66,6 +67,38 @@ async def record_order_placed(uow: UnitOfWork, event: OrderPlaced) -> None:
         [line.line_id for line in event.lines],
         event.placed_at,
     )
+
+
+def _line_paid(line: OrderLine, taxes_included: bool) -> domain.TaxedAmount:
+    after_discounts = (
+        line.discounted_total.amount_minor
+        if line.discounted_total is not None
+        else line.line_total.amount_minor - _sum(line.discount_allocations)
+    )
+    return domain.paid(after_discounts, _sum(line.tax_lines), taxes_included=taxes_included)
+
+
+def _shipping_paid(event: OrderPlaced) -> domain.TaxedAmount:
+    if not event.shipping_lines:
+        # An order without shipping lines states only its charge, and no tax on it.
+        return domain.TaxedAmount(event.shipping_charge.amount_minor, 0)
+    return sum(
+        (
+            domain.paid(
+                shipping.discounted_price.amount_minor
+                if shipping.discounted_price is not None
+                else shipping.price.amount_minor - _sum(shipping.discount_allocations),
+                _sum(shipping.tax_lines),
+                taxes_included=event.taxes_included,
+            )
+            for shipping in event.shipping_lines
+        ),
+        domain.NOTHING,
+    )
+
+
+def _sum(parts: Iterable[DiscountAllocation | TaxLine]) -> int:
+    return sum(part.amount.amount_minor for part in parts)
 
 
 async def record_shipped(uow: UnitOfWork, event: Shipped) -> None:
@@ -193,7 +226,8 @@ async def receive_return(
     received: Sequence[domain.ReceivedLine],
 ) -> CommandResult:
     """Records what arrived and its inspection, settles the return and refunds it, in one
-    transaction: ReturnReceived (inventory restocks), Returned, RefundIssued."""
+    transaction: ReturnReceived (inventory restocks), Returned, RefundIssued (what is owed
+    back, broken down; the refund's id is ours, as no payment provider is involved here)."""
     connection = uow.connection
     rma = await _locked_return(connection, return_id)
     if rma is None:
@@ -217,9 +251,10 @@ async def receive_return(
     refund = domain.Refund(
         refund_id=f"rf_{uuid.uuid4().hex}",
         currency=order.placement.currency,
-        lines_amount_minor=computation.lines_amount_minor,
-        shipping_refunded_minor=computation.shipping_refunded_minor,
+        lines_total=computation.lines_total,
+        shipping=computation.shipping,
         policy=computation.policy,
+        lines=computation.lines,
     )
     completed = dataclasses.replace(
         rma,
@@ -321,15 +356,29 @@ def _emit_receipt(uow: UnitOfWork, rma: domain.Return, refund: domain.Refund) ->
             lines=tuple(SkuQuantity(sku=line.sku, quantity=line.quantity) for line in rma.received),
         )
     )
+
+    def money(amount_minor: int) -> Money:
+        return Money(amount_minor=amount_minor, currency=refund.currency)
+
     uow.emit(
         events.RefundIssued(
             order_id=rma.order_id,
             return_id=rma.return_id,
             refund_id=refund.refund_id,
-            amount=Money(amount_minor=refund.amount_minor, currency=refund.currency),
-            lines_amount=Money(amount_minor=refund.lines_amount_minor, currency=refund.currency),
-            shipping_refunded=Money(
-                amount_minor=refund.shipping_refunded_minor, currency=refund.currency
+            amount=money(refund.amount_minor),
+            lines_amount=money(refund.lines_amount_minor),
+            shipping_refunded=money(refund.shipping_refunded_minor),
+            goods_amount=money(refund.goods_amount_minor),
+            tax_amount=money(refund.tax_amount_minor),
+            shipping_amount=money(refund.shipping_amount_minor),
+            lines=tuple(
+                events.RefundedLine(
+                    sku=line.sku,
+                    quantity=line.quantity,
+                    amount=money(line.refunded.amount_minor),
+                    tax=money(line.refunded.tax_minor),
+                )
+                for line in refund.lines
             ),
             policy=refund.policy,
         )

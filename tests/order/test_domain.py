@@ -1,5 +1,5 @@
-"""The order's rules without I/O: intake validation, the status state machine, and what
-shipment and return facts make of an order's status and completion."""
+"""The order's rules without I/O: the status state machine, and what shipment and return
+facts make of an order's status and completion."""
 
 from __future__ import annotations
 
@@ -11,23 +11,16 @@ from uuid import UUID
 import pytest
 
 from contracts.base import new_event_id
-from contracts.events.order import OrderRejectionCode
 from services.order.domain import (
     TRANSITIONS,
     Confirmation,
     FinalStatus,
-    Money,
     OrderStatus,
     Refusal,
     RefusalCode,
-    Rejection,
-    RejectionCode,
     ReturnFacts,
     ShipmentFacts,
     ShipmentStatus,
-    Submission,
-    SubmittedAddress,
-    SubmittedLine,
     Transition,
     address_change,
     cancellation,
@@ -40,65 +33,10 @@ from services.order.domain import (
     shipped_quantities,
     status_change,
     transition,
-    validate_submission,
 )
 
 S = OrderStatus
 NOW = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)
-ANY_COUNTRY: frozenset[str] = frozenset()
-SELLABLE = frozenset({"SKU-A", "SKU-B"})
-
-
-def eur(amount: int) -> Money:
-    return Money(amount, "EUR")
-
-
-def line(
-    line_id: str, sku: str, quantity: int, unit: int, total: int | None = None
-) -> SubmittedLine:
-    return SubmittedLine(
-        line_id, sku, quantity, eur(unit), eur(unit * quantity if total is None else total)
-    )
-
-
-STANDARD_SHIPPING = Money(490, "EUR")
-
-
-def address(**changes: str) -> SubmittedAddress:
-    fields = {
-        "line1": "12 rue de la Paix",
-        "city": "Paris",
-        "postal_code": "75002",
-        "country": "FR",
-    }
-    fields |= changes
-    return SubmittedAddress(line2=None, **fields)
-
-
-def submission(
-    lines: tuple[SubmittedLine, ...] = (line("1", "SKU-A", 2, 1000), line("2", "SKU-B", 1, 500)),
-    *,
-    subtotal: Money | None = None,
-    shipping: Money = STANDARD_SHIPPING,
-    total: Money | None = None,
-    shipping_address: SubmittedAddress | None = None,
-) -> Submission:
-    lines_sum = sum(item.line_total.amount_minor for item in lines)
-    subtotal = subtotal or eur(lines_sum)
-    return Submission(
-        currency="EUR",
-        lines=lines,
-        subtotal=subtotal,
-        shipping_charge=shipping,
-        total=total or eur(subtotal.amount_minor + shipping.amount_minor),
-        address=shipping_address or address(),
-    )
-
-
-def codes(rejections: tuple[Rejection, ...]) -> list[tuple[str, str | None]]:
-    return [(rejection.code.value, rejection.field) for rejection in rejections]
-
-
 # --- order ids -------------------------------------------------------------------------------
 
 
@@ -113,129 +51,6 @@ def test_order_id_is_ord_and_the_uuid_hex_and_fits_the_contract() -> None:
 def test_order_ids_sort_by_creation_time() -> None:
     first, second = order_id_from(new_event_id()), order_id_from(new_event_id())
     assert first < second
-
-
-# --- intake validation -------------------------------------------------------------------------
-
-
-def test_accepts_a_consistent_submission_of_sellable_skus() -> None:
-    assert (
-        validate_submission(submission(), sellable_skus=SELLABLE, deliverable_countries=ANY_COUNTRY)
-        == ()
-    )
-
-
-def test_rejection_codes_are_the_contracts_codes() -> None:
-    assert {code.value for code in RejectionCode} == {code.value for code in OrderRejectionCode}
-
-
-def test_rejects_two_lines_sharing_a_line_id() -> None:
-    lines = (line("1", "SKU-A", 1, 100), line("1", "SKU-B", 1, 100))
-    rejections = validate_submission(
-        submission(lines), sellable_skus=SELLABLE, deliverable_countries=ANY_COUNTRY
-    )
-    assert codes(rejections) == [("duplicate_line", "lines.1.line_id")]
-
-
-def test_rejects_a_sku_that_is_not_sellable() -> None:
-    lines = (line("1", "SKU-A", 1, 100), line("2", "SKU-GONE", 1, 100))
-    rejections = validate_submission(
-        submission(lines), sellable_skus=SELLABLE, deliverable_countries=ANY_COUNTRY
-    )
-    assert codes(rejections) == [("unknown_sku", "lines.1.sku")]
-
-
-def test_rejects_a_line_total_that_is_not_unit_price_times_quantity() -> None:
-    lines = (line("1", "SKU-A", 3, 1000, total=2999),)
-    rejections = validate_submission(
-        submission(lines), sellable_skus=SELLABLE, deliverable_countries=ANY_COUNTRY
-    )
-    assert codes(rejections) == [("line_total_mismatch", "lines.0.line_total")]
-
-
-def test_rejects_a_subtotal_that_is_not_the_sum_of_line_totals() -> None:
-    rejections = validate_submission(
-        submission(subtotal=eur(1), total=eur(491)),
-        sellable_skus=SELLABLE,
-        deliverable_countries=ANY_COUNTRY,
-    )
-    assert codes(rejections) == [("total_mismatch", "subtotal")]
-
-
-def test_rejects_a_total_that_is_not_subtotal_plus_shipping() -> None:
-    rejections = validate_submission(
-        submission(total=eur(2500)), sellable_skus=SELLABLE, deliverable_countries=ANY_COUNTRY
-    )
-    assert codes(rejections) == [("total_mismatch", "total")]
-
-
-def test_rejects_amounts_in_another_currency_and_leaves_their_sums_unjudged() -> None:
-    lines = (SubmittedLine("1", "SKU-A", 1, Money(100, "USD"), Money(100, "USD")),)
-    rejections = validate_submission(
-        submission(lines, shipping=Money(0, "USD"), total=eur(7)),
-        sellable_skus=SELLABLE,
-        deliverable_countries=ANY_COUNTRY,
-    )
-    assert codes(rejections) == [
-        ("currency_mismatch", "lines.0.unit_price.currency"),
-        ("currency_mismatch", "lines.0.line_total.currency"),
-        ("currency_mismatch", "shipping_charge.currency"),
-    ]
-
-
-def test_rejects_an_address_in_a_country_we_do_not_deliver_to() -> None:
-    rejections = validate_submission(
-        submission(shipping_address=address(country="BR", postal_code="01310-100")),
-        sellable_skus=SELLABLE,
-        deliverable_countries=frozenset({"FR", "DE"}),
-    )
-    assert codes(rejections) == [("invalid_address", "shipping_address.country")]
-
-
-def test_rejects_blank_address_fields() -> None:
-    rejections = validate_submission(
-        submission(shipping_address=address(line1="  ", city="\t")),
-        sellable_skus=SELLABLE,
-        deliverable_countries=ANY_COUNTRY,
-    )
-    assert codes(rejections) == [
-        ("invalid_address", "shipping_address.line1"),
-        ("invalid_address", "shipping_address.city"),
-    ]
-
-
-def test_rejects_a_postal_code_of_the_wrong_shape_for_its_country() -> None:
-    rejections = validate_submission(
-        submission(shipping_address=address(postal_code="7500")),
-        sellable_skus=SELLABLE,
-        deliverable_countries=ANY_COUNTRY,
-    )
-    assert codes(rejections) == [("invalid_address", "shipping_address.postal_code")]
-
-
-def test_accepts_postal_codes_of_countries_without_a_known_shape() -> None:
-    rejections = validate_submission(
-        submission(shipping_address=address(country="JP", postal_code="100-0001")),
-        sellable_skus=SELLABLE,
-        deliverable_countries=ANY_COUNTRY,
-    )
-    assert rejections == ()
-
-
-def test_reports_every_problem_not_just_the_first() -> None:
-    lines = (line("1", "SKU-X", 1, 100, total=99), line("1", "SKU-A", 1, 100))
-    rejections = validate_submission(
-        submission(lines, total=eur(1), shipping_address=address(postal_code="X")),
-        sellable_skus=SELLABLE,
-        deliverable_countries=ANY_COUNTRY,
-    )
-    assert {code for code, _field in codes(rejections)} == {
-        "duplicate_line",
-        "unknown_sku",
-        "line_total_mismatch",
-        "total_mismatch",
-        "invalid_address",
-    }
 
 
 # --- the transition table ----------------------------------------------------------------------

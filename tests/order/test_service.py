@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import uuid
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -13,6 +14,7 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import Connection, text
 
+from contracts.base import Money
 from contracts.events.channel import OrderSubmitted
 from contracts.events.fulfilment import (
     ShipmentCancellationReason,
@@ -74,7 +76,12 @@ async def test_a_valid_submission_is_placed_on_the_order_topic(scene: Scene) -> 
     )
 
     assert placed.order_id.startswith("ord_")
-    assert placed.lines == submission.lines and placed.total == submission.total
+    # Every derived amount is filled in: after discounts, total discounts and tax (none).
+    assert placed.lines == tuple(
+        line.model_copy(update={"discounted_total": line.line_total}) for line in submission.lines
+    )
+    assert placed.total == submission.total
+    assert placed.total_discounts == placed.total_tax == Money(amount_minor=0, currency="EUR")
     assert placed.placed_at == submission.submitted_at
     view = (await scene.client.get(f"/orders/{placed.order_id}")).json()
     assert view["status"] == "placed"
@@ -108,6 +115,145 @@ async def test_a_duplicate_submission_places_the_order_once(scene: Scene) -> Non
         await scene.client.get("/orders", params={"external_order_id": first.external_order_id})
     ).json()
     assert [order["order_id"] for order in listed["items"]] == [placed.order_id]
+
+
+def discounted_taxed_fields() -> dict[str, Any]:
+    """Prices include 20 % VAT; SPRING10 takes 10 % off both lines; shipping 4.90 with a
+    1.00 shipping discount. 2 x 10.00 + 1 x 10.00 = 30.00 - 3.00 - 1.00 + 4.90 = 30.90."""
+    fields = order_fields()
+    spring = {"discount_id": "0", "kind": "code", "title": "SPRING10"}
+
+    def eur(amount: int) -> dict[str, Any]:
+        return {"amount_minor": amount, "currency": "EUR"}
+
+    def vat(amount: int) -> dict[str, Any]:
+        return {"title": "TVA", "rate": "0.2", "amount": eur(amount)}
+
+    fields["lines"][0] |= {
+        "title": "Oak chair",
+        "discount_allocations": [{"amount": eur(200), **spring}],
+        "tax_lines": [vat(300)],
+    }
+    fields["lines"][1] |= {
+        "discount_allocations": [{"amount": eur(100), **spring}],
+        "tax_lines": [vat(150)],
+    }
+    return fields | {
+        "discounts": [
+            {
+                **spring,
+                "code": "SPRING10",
+                "value_type": "percentage",
+                "percentage": "10",
+                "target": "order",
+            },
+            {
+                "discount_id": "1",
+                "kind": "automatic",
+                "title": "Shipping -1",
+                "value_type": "fixed_amount",
+                "amount": eur(100),
+                "target": "shipping",
+            },
+        ],
+        "shipping_lines": [
+            {
+                "title": "Colissimo",
+                "price": eur(490),
+                "discount_allocations": [
+                    {
+                        "amount": eur(100),
+                        "discount_id": "1",
+                        "kind": "automatic",
+                        "title": "Shipping -1",
+                    }
+                ],
+                "tax_lines": [vat(65)],
+            }
+        ],
+        "taxes_included": True,
+        "total_discounts": eur(400),
+        "total_tax": eur(515),
+        "total": eur(3000 - 400 + 490),
+        "payment": {"financial_status": "paid", "gateways": ["shopify_payments"]},
+        "notes": "Leave at the door",
+    }
+
+
+async def test_a_discounted_taxed_order_is_placed_with_every_amount_an_erp_posts(
+    scene: Scene,
+) -> None:
+    submission = submitted(discounted_taxed_fields())
+    await scene.publish(submission)
+
+    [placed] = await scene.wait_for(
+        OrderPlaced, lambda e: e.external_order_id == submission.external_order_id
+    )
+
+    assert placed.total.amount_minor == 3090
+    assert [line.discounted_total for line in placed.lines] == [
+        Money(amount_minor=1800, currency="EUR"),
+        Money(amount_minor=900, currency="EUR"),
+    ]
+    assert placed.shipping_lines[0].discounted_price == Money(amount_minor=390, currency="EUR")
+    assert placed.discounts == submission.discounts and placed.taxes_included
+    assert placed.total_discounts == Money(amount_minor=400, currency="EUR")
+    assert placed.total_tax == Money(amount_minor=515, currency="EUR")
+    assert placed.notes == "Leave at the door" and placed.payment == submission.payment
+    view = (await scene.client.get(f"/orders/{placed.order_id}")).json()
+    assert view["total_discounts"]["amount_minor"] == 400
+    assert view["total_tax"]["amount_minor"] == 515 and view["taxes_included"] is True
+    assert view["discounts"][0]["code"] == "SPRING10"
+    assert view["shipping_lines"][0]["discounted_price"]["amount_minor"] == 390
+    assert view["lines"][0]["title"] == "Oak chair"
+    assert view["lines"][0]["discounted_total"]["amount_minor"] == 1800
+    assert view["lines"][0]["tax_lines"][0]["amount"]["amount_minor"] == 300
+    assert view["payment"]["financial_status"] == "paid"
+
+
+async def test_an_order_whose_amounts_do_not_add_up_is_rejected_naming_both_numbers(
+    scene: Scene,
+) -> None:
+    fields = discounted_taxed_fields()
+    fields["taxes_included"] = False  # the tax (5.15) now comes on top: 36.05 expected
+    submission = submitted(fields)
+    await scene.publish(submission)
+
+    [rejected] = await scene.wait_for(
+        OrderRejected, lambda e: e.external_order_id == submission.external_order_id
+    )
+
+    [reason] = rejected.reasons
+    assert (reason.code, reason.field) == (OrderRejectionCode.TOTAL_MISMATCH, "total")
+    assert reason.message.startswith("total is 3090, but") and reason.message.endswith("is 3605")
+
+
+async def test_orders_without_postcode_e_mail_or_shipping_address_are_placed(
+    scene: Scene,
+) -> None:
+    hong_kong = order_fields()
+    hong_kong["shipping_address"] = {
+        "name": "Chan Tai Man",
+        "line1": "Flat 12A, 8 Nathan Road",
+        "city": "Tsim Sha Tsui",
+        "region": "Kowloon",
+        "country": "HK",
+    }
+    point_of_sale = order_fields()
+    point_of_sale["customer"] = {"locale": "en"}
+    del point_of_sale["shipping_address"]
+    submissions = [submitted(hong_kong), submitted(point_of_sale)]
+    for submission in submissions:
+        await scene.publish(submission)
+
+    for submission in submissions:
+        [placed] = await scene.wait_for(OrderPlaced, placing(submission))
+        assert placed.shipping_address == submission.shipping_address
+        assert placed.customer == submission.customer
+
+
+def placing(submission: OrderSubmitted) -> Callable[[OrderPlaced], bool]:
+    return lambda placed: placed.external_order_id == submission.external_order_id
 
 
 async def test_a_submission_breaking_business_rules_is_rejected_with_every_reason(
@@ -446,6 +592,28 @@ async def test_address_change_emits_the_new_address_once(scene: Scene) -> None:
     assert first.json()["shipping_address"]["city"] == "Lyon"
     [changed] = await scene.wait_for(OrderShippingAddressChanged, about(order_id))
     assert changed.shipping_address == NEW_ADDRESS and changed.changed_by == "agent:jdoe"
+
+
+async def test_an_address_change_follows_the_countrys_address_rules(scene: Scene) -> None:
+    order_id = await place(scene)
+    without_postcode = NEW_ADDRESS.model_copy(update={"postal_code": None})
+
+    refused = await scene.client.post(
+        f"/orders/{order_id}/shipping-address",
+        json={
+            "shipping_address": without_postcode.model_dump(mode="json"),
+            "changed_by": "agent:jdoe",
+        },
+    )
+
+    assert refused.status_code == 422
+    assert refused.json()["code"] == "invalid_address"
+    assert [reason["field"] for reason in refused.json()["reasons"]] == [
+        "shipping_address.postal_code"
+    ]
+    assert not await scene.order_events(
+        lambda e: isinstance(e, OrderShippingAddressChanged) and e.order_id == order_id
+    )
 
 
 async def test_commands_on_an_unknown_order_answer_404(scene: Scene) -> None:

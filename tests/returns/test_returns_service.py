@@ -3,31 +3,49 @@ in as events, returns are driven over HTTP, and what it publishes is read back."
 
 from __future__ import annotations
 
+import asyncio
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import func, select
+from alembic import command
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+from sqlalchemy import Connection, func, select, text
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from contracts.base import Event, Money
 from contracts.events.common import Address, Customer, OrderLine, ShippingSpeed, SkuQuantity
 from contracts.events.fulfilment import Delivered, Shipped
 from contracts.events.order import OrderPlaced
+from contracts.events.pricing import (
+    Charge,
+    ChargeKind,
+    Discount,
+    DiscountAllocation,
+    DiscountKind,
+    DiscountTarget,
+    DiscountValueType,
+    ShippingLine,
+    TaxLine,
+)
 from contracts.events.returns import (
+    RefundedLine,
     RefundIssued,
     Returned,
     ReturnReceived,
     ReturnRejected,
     ReturnRequested,
 )
+from services.kit.migrations import alembic_config
 from services.kit.tables import outbox
 from services.kit.topics import TopicNames
 from services.returns import db
-from services.returns.app import ReturnsSettings, create_app
+from services.returns.app import MIGRATIONS, ReturnsSettings, create_app
 from services.returns.domain import REFUND_POLICY
 from tests.infrastructure import Infrastructure
 from tests.kafka_tools import eventually
@@ -56,21 +74,28 @@ class Scene:
     database: AsyncEngine
 
     async def order_known(
-        self, *, shipped_days_ago: float = 3, delivered_days_ago: float | None = 2
+        self,
+        order: Callable[[str], OrderPlaced] | None = None,
+        *,
+        shipped_days_ago: float = 3,
+        delivered_days_ago: float | None = 2,
     ) -> str:
-        """Publishes a placed, shipped (and by default delivered) order of 3 mugs and 2
-        tees, and waits until the service has recorded it."""
+        """Publishes a placed order (by default 3 mugs and 2 tees at list price), shipped
+        in full and by default delivered, and waits until the service has recorded it."""
         order_id = f"ord_{uuid.uuid4().hex[:12]}"
         now = datetime.now(UTC)
+        placement = (order or placed)(order_id)
         facts: list[Event] = [
-            placed(order_id),
+            placement,
             Shipped(
                 order_id=order_id,
                 shipment_id=f"shp_{order_id}",
                 warehouse_id=WAREHOUSE,
                 carrier="colissimo",
                 tracking_number=f"TRK{uuid.uuid4().hex[:10]}",
-                lines=(SkuQuantity(sku="MUG", quantity=3), SkuQuantity(sku="TEE", quantity=2)),
+                lines=tuple(
+                    SkuQuantity(sku=line.sku, quantity=line.quantity) for line in placement.lines
+                ),
                 shipped_at=now - timedelta(days=shipped_days_ago),
             ),
         ]
@@ -109,6 +134,27 @@ class Scene:
                 ],
             },
         )
+
+    async def refund_for(self, order_id: str, *lines: tuple[str, int, str]) -> RefundIssued:
+        """Requests, approves and receives (all restockable) a return of `lines`, and
+        gives the refund it published."""
+        requested = await self.request(order_id, *lines)
+        assert requested.json()["status"] == "requested", requested.text
+        return_id = requested.json()["return_id"]
+        assert (await self.client.post(f"/returns/{return_id}/approve")).status_code == 200
+        received = await self.client.post(
+            f"/returns/{return_id}/receive",
+            json={
+                "lines": [
+                    {"sku": sku, "quantity": quantity, "restockable_quantity": quantity}
+                    for sku, quantity, _reason in lines
+                ]
+            },
+        )
+        assert received.status_code == 200, received.text
+        refund = (await self.events_of(return_id, expect=5))[-1]
+        assert isinstance(refund, RefundIssued)
+        return refund
 
     async def events_of(self, return_id: str, expect: int) -> list[Event]:
         """The events published about one return, once `expect` of them are on the topic."""
@@ -169,6 +215,176 @@ def placed(order_id: str) -> OrderPlaced:
         ),
         shipping_speed=ShippingSpeed.STANDARD,
         placed_at=datetime.now(UTC) - timedelta(days=5),
+    )
+
+
+def money(amount_minor: int, currency: str) -> Money:
+    return Money(amount_minor=amount_minor, currency=currency)
+
+
+def discount(
+    discount_id: str,
+    kind: DiscountKind,
+    title: str,
+    target: DiscountTarget,
+    *,
+    fixed: Money | None = None,
+    percentage: str | None = None,
+) -> Discount:
+    return Discount(
+        discount_id=discount_id,
+        kind=kind,
+        code=title if kind is DiscountKind.CODE else None,
+        title=title,
+        value_type=DiscountValueType.PERCENTAGE if percentage else DiscountValueType.FIXED_AMOUNT,
+        percentage=percentage,
+        amount=fixed,
+        target=target,
+    )
+
+
+def allocation(of: Discount, amount: Money) -> DiscountAllocation:
+    return DiscountAllocation(
+        amount=amount, discount_id=of.discount_id, kind=of.kind, title=of.title
+    )
+
+
+def taxed_line(
+    line_id: str,
+    sku: str,
+    quantity: int,
+    unit_price: int,
+    currency: str,
+    allocations: tuple[DiscountAllocation, ...],
+    tax: TaxLine,
+    *,
+    states_discounted_total: bool = True,
+) -> OrderLine:
+    line_total = unit_price * quantity
+    discounted_total = line_total - sum(part.amount.amount_minor for part in allocations)
+    return OrderLine(
+        line_id=line_id,
+        sku=sku,
+        quantity=quantity,
+        unit_price=money(unit_price, currency),
+        line_total=money(line_total, currency),
+        discount_allocations=allocations,
+        discounted_total=money(discounted_total, currency) if states_discounted_total else None,
+        tax_lines=(tax,),
+    )
+
+
+def placed_with(order_id: str, **money_of_the_order: Any) -> OrderPlaced:
+    """An order of the webshop: its lines, currency and amounts are the caller's."""
+    return OrderPlaced(
+        order_id=order_id,
+        channel="webshop",
+        external_order_id=f"WS-{order_id}",
+        customer=Customer(customer_id="cus_1", email="ada@example.com", locale="en"),
+        shipping_address=Address(
+            name="Ada Lovelace", line1="1 Main St", city="Austin", postal_code="78701", country="US"
+        ),
+        shipping_speed=ShippingSpeed.STANDARD,
+        placed_at=datetime.now(UTC) - timedelta(days=5),
+        **money_of_the_order,
+    )
+
+
+def placed_with_tax_added(order_id: str) -> OrderPlaced:
+    """3 mugs at 12.00 with 10 % off them and their 3.00 share of a 5.00 order discount,
+    2 tees at 25.00 with their 2.00 share, 9.90 of shipping with 5.00 off, 7.25 % tax
+    added on top of each, and a 3.00 tip: 91.27 paid in all."""
+    usd = "USD"
+    mugs_off = discount("0", DiscountKind.CODE, "MUGS10", DiscountTarget.LINE, percentage="10")
+    welcome = discount(
+        "1", DiscountKind.CODE, "WELCOME5", DiscountTarget.ORDER, fixed=money(500, usd)
+    )
+    shipping_off = discount(
+        "2",
+        DiscountKind.AUTOMATIC,
+        "Shipping 5 off",
+        DiscountTarget.SHIPPING,
+        fixed=money(500, usd),
+    )
+
+    def tax(amount: int) -> TaxLine:
+        return TaxLine(title="State tax", rate="0.0725", amount=money(amount, usd))
+
+    return placed_with(
+        order_id,
+        currency=usd,
+        lines=(
+            taxed_line(
+                "1",
+                "MUG",
+                3,
+                1200,
+                usd,
+                (allocation(mugs_off, money(360, usd)), allocation(welcome, money(300, usd))),
+                tax(213),
+            ),
+            taxed_line("2", "TEE", 2, 2500, usd, (allocation(welcome, money(200, usd)),), tax(348)),
+        ),
+        discounts=(mugs_off, welcome, shipping_off),
+        shipping_lines=(
+            ShippingLine(
+                title="Standard",
+                price=money(990, usd),
+                # No discounted_price: it is the price less the allocations.
+                discount_allocations=(allocation(shipping_off, money(500, usd)),),
+                tax_lines=(tax(36),),
+            ),
+        ),
+        charges=(Charge(kind=ChargeKind.TIP, title="Tip", amount=money(300, usd)),),
+        taxes_included=False,
+        subtotal=money(8600, usd),
+        total_discounts=money(1360, usd),
+        shipping_charge=money(990, usd),
+        total_tax=money(213 + 348 + 36, usd),
+        total=money(8600 - 1360 + 990 + 300 + 597, usd),
+    )
+
+
+def placed_with_tax_included(order_id: str) -> OrderPlaced:
+    """3 chairs at 89.00 less 10 % off the order, 5.90 of shipping, 20 % VAT included in
+    every price: 246.20 paid in all."""
+    eur = "EUR"
+    spring = discount("0", DiscountKind.CODE, "SPRING10", DiscountTarget.ORDER, percentage="10")
+
+    def vat(amount: int) -> TaxLine:
+        return TaxLine(title="VAT", rate="0.2", amount=money(amount, eur))
+
+    return placed_with(
+        order_id,
+        currency=eur,
+        lines=(
+            # No discounted_total: it is the line_total less the allocations.
+            taxed_line(
+                "1",
+                "CHAIR",
+                3,
+                8900,
+                eur,
+                (allocation(spring, money(2670, eur)),),
+                vat(4005),
+                states_discounted_total=False,
+            ),
+        ),
+        discounts=(spring,),
+        shipping_lines=(
+            ShippingLine(
+                title="Standard",
+                price=money(590, eur),
+                discounted_price=money(590, eur),
+                tax_lines=(vat(98),),
+            ),
+        ),
+        taxes_included=True,
+        subtotal=money(26700, eur),
+        total_discounts=money(2670, eur),
+        shipping_charge=money(590, eur),
+        total_tax=money(4005 + 98, eur),
+        total=money(26700 - 2670 + 590, eur),
     )
 
 
@@ -494,3 +710,233 @@ async def test_receipt_waits_for_prices_and_asks_which_warehouse_when_split(
     assert isinstance(receipt_event, ReturnReceived) and receipt_event.warehouse_id == "wh-a"
     assert isinstance(refund, RefundIssued)
     assert refund.amount.amount_minor == MUG_PRICE + TEE_PRICE
+
+
+# --- refunds of what was paid ------------------------------------------------------------
+
+
+def breakdown(refund: RefundIssued) -> dict[str, int | None]:
+    parts = {
+        "amount": refund.amount,
+        "lines_amount": refund.lines_amount,
+        "shipping_refunded": refund.shipping_refunded,
+        "goods_amount": refund.goods_amount,
+        "tax_amount": refund.tax_amount,
+        "shipping_amount": refund.shipping_amount,
+    }
+    return {name: None if part is None else part.amount_minor for name, part in parts.items()}
+
+
+async def test_refunds_the_paid_share_of_discounted_lines_with_tax_added(scene: Scene) -> None:
+    order_id = await scene.order_known(placed_with_tax_added)
+
+    damaged = await scene.refund_for(order_id, ("MUG", 1, "damaged"))
+    # A mug paid 9.80 after its discounts and 0.71 of tax; shipping 4.90 and 0.36 of tax.
+    assert breakdown(damaged) == {
+        "amount": 1051 + 526,
+        "lines_amount": 1051,
+        "shipping_refunded": 526,
+        "goods_amount": 980,
+        "tax_amount": 71 + 36,
+        "shipping_amount": 490,
+    }
+    assert damaged.lines == (
+        RefundedLine(sku="MUG", quantity=1, amount=money(1051, "USD"), tax=money(71, "USD")),
+    )
+    assert damaged.amount.currency == "USD"
+    assert damaged.policy == f"{REFUND_POLICY}:merchant_fault"
+
+    rest = await scene.refund_for(order_id, ("MUG", 2, "no_longer_needed"), ("TEE", 2, "other"))
+    assert breakdown(rest) == {
+        "amount": 2102 + 5148,
+        "lines_amount": 2102 + 5148,
+        "shipping_refunded": 0,
+        "goods_amount": 1960 + 4800,
+        "tax_amount": 142 + 348,
+        "shipping_amount": 0,
+    }
+    assert [(line.sku, line.amount.amount_minor, line.tax.amount_minor) for line in rest.lines] == [
+        ("MUG", 2102, 142),
+        ("TEE", 5148, 348),
+    ]
+    assert rest.policy == f"{REFUND_POLICY}:already_refunded"
+    # Everything came back: all that was paid is refunded but the tip.
+    tip = 300
+    refunded = damaged.amount.amount_minor + rest.amount.amount_minor
+    assert refunded == placed_with_tax_added(order_id).total.amount_minor - tip
+
+
+async def test_refunds_prices_that_include_tax_with_the_tax_within(scene: Scene) -> None:
+    order_id = await scene.order_known(placed_with_tax_included)
+
+    first = await scene.refund_for(order_id, ("CHAIR", 1, "no_longer_needed"))
+    rest = await scene.refund_for(order_id, ("CHAIR", 2, "not_as_described"))
+
+    # A chair paid 80.10 after the order discount, 13.35 of it VAT.
+    assert breakdown(first) == {
+        "amount": 8010,
+        "lines_amount": 8010,
+        "shipping_refunded": 0,
+        "goods_amount": 6675,
+        "tax_amount": 1335,
+        "shipping_amount": 0,
+    }
+    assert breakdown(rest) == {
+        "amount": 16020 + 590,
+        "lines_amount": 16020,
+        "shipping_refunded": 590,
+        "goods_amount": 13350,
+        "tax_amount": 2670 + 98,
+        "shipping_amount": 492,
+    }
+    total = placed_with_tax_included(order_id).total.amount_minor
+    assert first.amount.amount_minor + rest.amount.amount_minor == total
+
+    shown = (await scene.client.get(f"/returns/{rest.return_id}")).json()["refund"]
+    assert shown == {
+        "refund_id": rest.refund_id,
+        "currency": "EUR",
+        "amount_minor": 16610,
+        "lines_amount_minor": 16020,
+        "shipping_refunded_minor": 590,
+        "goods_amount_minor": 13350,
+        "tax_amount_minor": 2768,
+        "shipping_amount_minor": 492,
+        "lines": [{"sku": "CHAIR", "quantity": 2, "amount_minor": 16020, "tax_minor": 2670}],
+        "policy": f"{REFUND_POLICY}:merchant_fault",
+    }
+
+
+# --- the schema ------------------------------------------------------------------------
+
+
+async def test_the_migrations_create_exactly_the_tables_of_the_code(scene: Scene) -> None:
+    ours = set(db.metadata.tables)
+
+    def ours_only(name: str | None, kind: str, parents: dict[str, str | None]) -> bool:
+        # The database also holds the kit's outbox and inbox: they are not ours to check.
+        table = name if kind == "table" else parents.get("table_name")
+        return table is None or table in ours
+
+    def differences(connection: Connection) -> list[Any]:
+        context = MigrationContext.configure(
+            connection, opts={"compare_type": True, "include_name": ours_only}
+        )
+        return list(compare_metadata(context, db.metadata))
+
+    async with scene.database.connect() as connection:
+        assert await connection.run_sync(differences) == []
+
+
+async def stored_before_paid_amounts(database_url: str, order_id: str) -> AsyncEngine:
+    """A database at the first schema holding a shipped and delivered order of 3 mugs at
+    11.99 and 2 tees at 25.00, one mug of it already returned damaged and refunded with
+    the shipping."""
+    await asyncio.to_thread(
+        command.upgrade, alembic_config(database_url, MIGRATIONS), "returns_0001"
+    )
+    now = datetime.now(UTC)
+    rows: list[tuple[str, dict[str, Any]]] = [
+        (
+            "INSERT INTO orders VALUES (:order_id, 'EUR', 590, 'cus_1', :placed_at)",
+            {"placed_at": now - timedelta(days=5)},
+        ),
+        (
+            "INSERT INTO order_lines VALUES"
+            " (:order_id, '1', 'MUG', 3, 1199), (:order_id, '2', 'TEE', 2, 2500)",
+            {},
+        ),
+        (
+            "INSERT INTO shipments VALUES (:order_id, 'shp_old', :warehouse, :shipped_at)",
+            {"warehouse": WAREHOUSE, "shipped_at": now - timedelta(days=3)},
+        ),
+        (
+            "INSERT INTO shipment_lines VALUES"
+            " (:order_id, 'shp_old', 'MUG', 3), (:order_id, 'shp_old', 'TEE', 2)",
+            {},
+        ),
+        (
+            "INSERT INTO deliveries VALUES (:order_id, 'shp_old', :delivered_at)",
+            {"delivered_at": now - timedelta(days=2)},
+        ),
+        (
+            "INSERT INTO returns (return_id, order_id, status, requested_at, label_reference,"
+            " receiving_warehouse_id) VALUES"
+            " (:return_id, :order_id, 'completed', :requested_at, 'RL-OLD', :warehouse)",
+            {"requested_at": now - timedelta(days=1), "warehouse": WAREHOUSE},
+        ),
+        (
+            "INSERT INTO return_lines VALUES (:return_id, 'MUG', 1, 'damaged', 1, 0, NULL)",
+            {},
+        ),
+        (
+            "INSERT INTO refunds (refund_id, return_id, order_id, currency, lines_amount_minor,"
+            " shipping_refunded_minor, amount_minor, policy) VALUES"
+            " ('rf_old', :return_id, :order_id, 'EUR', 1199, 590, 1789, 'old:merchant_fault')",
+            {},
+        ),
+    ]
+    database = create_async_engine(database_url)
+    keys = {"order_id": order_id, "return_id": f"rma_{order_id}"}
+    async with database.begin() as connection:
+        for statement, values in rows:
+            await connection.execute(text(statement), {**keys, **values})
+    return database
+
+
+async def test_an_order_stored_before_paid_amounts_refunds_at_its_unit_price(
+    infrastructure: Infrastructure,
+) -> None:
+    names = await fresh_namespace(infrastructure)
+    database_url = await infrastructure.create_database("returns_old")
+    order_id = f"ord_{uuid.uuid4().hex[:12]}"
+    database = await stored_before_paid_amounts(database_url, order_id)
+    settings = ReturnsSettings(**settings_environment(infrastructure, names, database_url))
+    try:
+        async with running_service(create_app(settings)) as client:
+            scene = Scene(infrastructure, names, client, database)
+            old = (await client.get(f"/returns/rma_{order_id}")).json()["refund"]
+            refund = await scene.refund_for(order_id, ("MUG", 2, "damaged"), ("TEE", 1, "other"))
+    finally:
+        await database.dispose()
+    assert (old["amount_minor"], old["goods_amount_minor"], old["tax_amount_minor"]) == (
+        1789,
+        1199,
+        0,
+    )
+    assert (old["shipping_amount_minor"], old["lines"]) == (590, [])
+    assert breakdown(refund) == {
+        "amount": 2 * 1199 + 2500,
+        "lines_amount": 2 * 1199 + 2500,
+        "shipping_refunded": 0,
+        "goods_amount": 2 * 1199 + 2500,
+        "tax_amount": 0,
+        "shipping_amount": 0,
+    }
+    assert refund.policy == f"{REFUND_POLICY}:already_refunded"
+
+
+async def test_the_migration_to_paid_amounts_can_be_undone(infrastructure: Infrastructure) -> None:
+    database_url = await infrastructure.create_database("returns_down")
+    order_id = f"ord_{uuid.uuid4().hex[:12]}"
+    database = await stored_before_paid_amounts(database_url, order_id)
+    config = alembic_config(database_url, MIGRATIONS)
+
+    async def read(query: str) -> tuple[Any, ...]:
+        async with database.connect() as connection:
+            return tuple((await connection.execute(text(query))).one())
+
+    try:
+        await asyncio.to_thread(command.upgrade, config, "returns_0002")
+        assert await read(
+            "SELECT paid_minor, tax_minor, shipping_paid_minor, shipping_tax_minor"
+            " FROM order_lines JOIN orders USING (order_id) WHERE line_id = '1'"
+        ) == (3 * 1199, 0, 590, 0)
+
+        await asyncio.to_thread(command.downgrade, config, "returns_0001")
+        assert await read(
+            "SELECT unit_price_minor, shipping_charge_minor"
+            " FROM order_lines JOIN orders USING (order_id) WHERE line_id = '1'"
+        ) == (1199, 590)
+    finally:
+        await database.dispose()
