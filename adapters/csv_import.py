@@ -21,8 +21,6 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from adapters.marketplace_feed import (
-    OPTIONAL_COLUMNS,
-    REQUIRED_COLUMNS,
     Feed,
     UnusableFeed,
     parse_feed,
@@ -39,12 +37,69 @@ class Exit(IntEnum):
     NOT_PUBLISHED = 3
 
 
-HELP = f"""Import a marketplace CSV order feed: publish every valid order on the inbound
+HELP = """Import a marketplace CSV order feed: publish every valid order on the inbound
 topic (oms.channel.orders.v1) and write the rejected rows, with the reason, to a CSV.
 
-One row per order line; rows with the same external_order_id make one order. Columns:
-{", ".join(REQUIRED_COLUMNS)}; optional: {", ".join(OPTIONAL_COLUMNS)}.
-Amounts are decimals such as 19.99; line totals, subtotal and total are computed.
+One row per order line; rows with the same external_order_id make one order.
+Columns by name, in any order; an optional one may be left out or left empty.
+Amounts are decimals in the order's currency, such as 19.99.
+
+\b
+Order columns (the same on every row of the order):
+  external_order_id, currency (ISO 4217), customer_name      required
+  customer_id, customer_email   optional (no e-mail: no order e-mail is sent)
+  locale                        default en
+  ship_name, ship_line1, ship_country (ISO 3166 alpha-2)     required
+  ship_line2, ship_city, ship_region, ship_postal_code       optional (Hong
+                                Kong, say, has no postcode)
+  shipping_speed                standard (default), express, next_day
+  shipping_charge               default 0
+  bill_name, bill_line1, bill_country, bill_line2, bill_city, bill_region,
+  bill_postal_code              billing address, optional; name, line1 and
+                                country needed once any bill_ column is given
+  taxes_included                true (prices include tax) or false (default)
+  order_discount                amount off the goods, shared across the lines
+  order_discount_code           the code entered (kind code; else manual)
+  order_discount_title          default: the code, else "Order discount"
+  shipping_title                default "Shipping"; given, this or any
+                                shipping_ column below sends a shipping line
+  shipping_discount, shipping_discount_code, shipping_discount_title
+                                as the order's; default "Shipping discount"
+  shipping_tax_rate, shipping_tax_amount, shipping_tax_title   as a line's
+  notes                         the customer's notes
+  financial_status              paid, pending...; needed with any payment_
+  payment_gateway, payment_terms (such as Net 30), payment_due_in_days
+                                (needs payment_terms)
+
+\b
+Line columns:
+  sku, quantity (a positive whole number), unit_price        required
+  title                         the product's name
+  line_discount                 amount off this line, in all
+  line_discount_code            the code entered (kind code; else manual)
+  line_discount_title           default: the code, else "Line discount"
+  tax_rate                      a decimal fraction: 0.2 is 20 %
+  tax_amount                    needs tax_rate; computed from it when empty
+  tax_title                     default "Tax"
+
+\b
+Computed, in minor units:
+  line_total       = unit_price x quantity; subtotal = sum of line_total
+  order discount   shared in proportion to each line's line_total -
+                   line_discount, rounded down; the units left over go one
+                   each to the largest lines first
+  discounted_total = line_total - line_discount - its order discount share
+  shipping line    price = shipping_charge;
+                   discounted_price = price - shipping_discount
+  tax from a rate  on the amount after discounts, rounded half up:
+                   amount x rate, or amount x rate / (1 + rate) when
+                   taxes_included (the tax inside the price)
+  total_discounts  = line, order and shipping discounts
+  total_tax        = line and shipping taxes
+  total            = subtotal - total_discounts + shipping_charge
+                     + (0 if taxes_included else total_tax)
+An order without any discount or tax column is sent as before: without
+discounted_total, total_discounts and total_tax.
 
 Running it again on the same file is safe: the order service places each
 (channel, external_order_id) once, so orders already imported are not doubled.

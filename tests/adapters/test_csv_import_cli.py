@@ -11,7 +11,8 @@ import pytest
 from typer.testing import CliRunner
 
 from adapters.csv_import import app
-from tests.adapters.feeds import EXAMPLE
+from adapters.marketplace_feed import COLUMNS
+from tests.adapters.feeds import EXAMPLE, TAXED_EXAMPLE
 
 runner = CliRunner()
 
@@ -105,3 +106,28 @@ def test_help_says_a_second_run_is_safe() -> None:
 
     assert result.exit_code == 0
     assert "Running it again on the same file is safe" in " ".join(result.output.split())
+
+
+def test_help_names_every_column_and_the_formula_of_each_computed_amount() -> None:
+    result = runner.invoke(app, ["--help"], env={"COLUMNS": "100"})
+
+    assert result.exit_code == 0
+    assert [column for column in COLUMNS if column not in result.output] == []
+    for formula in (
+        "line_total       = unit_price x quantity",
+        "discounted_total = line_total - line_discount - its order discount share",
+        "discounted_price = price - shipping_discount",
+        "amount x rate / (1 + rate)",
+        "total            = subtotal - total_discounts + shipping_charge",
+        "+ (0 if taxes_included else total_tax)",
+    ):
+        assert formula in result.output
+
+
+def test_dry_run_of_the_taxed_example_finds_every_order_valid(tmp_path: Path) -> None:
+    feed = Path(shutil.copy(TAXED_EXAMPLE, tmp_path / "taxed.csv"))
+
+    result = runner.invoke(app, [str(feed), "--dry-run"])
+
+    assert result.exit_code == 0, result.output
+    assert "│ valid    │      4 │    7 │" in result.output
