@@ -31,8 +31,7 @@ infra-down: ## Stop the local Kafka and PostgreSQL
 	bash deploy/local/infra.sh down
 
 # The demo runs fulfilment in automatic mode (the warehouse and the carrier simulated).
-DEMO_ENV := OMS_FULFILMENT_AUTO=true \
-	OMS_WAREHOUSE_COUNTRIES='{"wh-paris":"FR","wh-lyon":"FR","wh-berlin":"DE"}'
+DEMO_ENV := OMS_FULFILMENT_AUTO=true
 
 up: infra-up ## Start the infrastructure and the five services, then run the demo
 	$(DEMO_ENV) PYTHON=$(PY) bash deploy/local/services.sh start mail $(SERVICES)

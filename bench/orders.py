@@ -37,7 +37,6 @@ WAREHOUSES = (
     Warehouse("wh-lyon", "FR", 45.70, 4.94),
     Warehouse("wh-berlin", "DE", 52.39, 13.52),
 )
-WAREHOUSE_COUNTRIES = {warehouse.warehouse_id: warehouse.country for warehouse in WAREHOUSES}
 # Customers in two countries, so reservations (row locks) spread over two warehouses.
 DESTINATIONS = (
     Address(

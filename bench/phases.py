@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import os
 import time
 import uuid
@@ -36,7 +35,6 @@ from bench.observer import (
     LagMonitor,
 )
 from bench.orders import (
-    WAREHOUSE_COUNTRIES,
     OpenLoopSender,
     catalogue,
     order_stream,
@@ -208,7 +206,6 @@ class Bench:
             "OMS_FULFILMENT_AUTO_PACK_SECONDS": "0",
             "OMS_FULFILMENT_AUTO_SHIP_SECONDS": "0",
             "OMS_FULFILMENT_AUTO_DELIVER_SECONDS": "0",
-            "OMS_WAREHOUSE_COUNTRIES": json.dumps(WAREHOUSE_COUNTRIES),
             **self.config.service_env,
         }
         return {

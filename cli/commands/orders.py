@@ -144,6 +144,46 @@ def show_order(
         render_order(session, order)
 
 
+def _total(order: dict[str, Any]) -> str:
+    """What the customer pays and how it adds up (the contract's formula)."""
+    if order.get("total") is None:
+        return EMPTY
+    parts = [f"goods {money(order.get('subtotal'))}"]
+    discounts = order.get("total_discounts") or {}
+    if discounts.get("amount_minor"):
+        parts.append(f"discounts -{money(discounts)}")
+    parts.append(f"shipping {money(order.get('shipping_charge'))}")
+    parts += [
+        f"{charge.get('title')} {money(charge.get('amount'))}"
+        for charge in order.get("charges") or []
+    ]
+    tax = order.get("total_tax") or {}
+    if tax.get("amount_minor"):
+        parts.append(f"tax {money(tax)} {'included' if order.get('taxes_included') else 'added'}")
+    return f"{money(order.get('total'))} ({', '.join(parts)})"
+
+
+def _ship_to(order: dict[str, Any]) -> str:
+    if order.get("shipping_address") is None and order.get("status") != "rejected":
+        return "nowhere: collected at the warehouse"
+    return address(order.get("shipping_address"))
+
+
+def _discounts(order: dict[str, Any]) -> str | None:
+    listed = [
+        f"{discount.get('title')} ({discount.get('kind')})"
+        for discount in order.get("discounts") or []
+    ]
+    return ", ".join(listed) or None
+
+
+def _sum_of(tax_lines: list[dict[str, Any]] | None, like: dict[str, Any] | None) -> str:
+    if not tax_lines or like is None:
+        return EMPTY
+    total = sum(tax["amount"]["amount_minor"] for tax in tax_lines)
+    return money({"amount_minor": total, "currency": like["currency"]})
+
+
 def render_order(session: Session, order: dict[str, Any]) -> None:
     console = session.out.console
     customer = order.get("customer") or {}
@@ -155,12 +195,9 @@ def render_order(session: Session, order: dict[str, Any]) -> None:
                 ("Channel", f"{order.get('channel')} / {order.get('external_order_id')}"),
                 ("Customer", _customer(customer)),
                 ("Placed", f"{when(order.get('placed_at'))} by {order.get('placed_by') or EMPTY}"),
-                (
-                    "Total",
-                    f"{money(order.get('total'))} (goods {money(order.get('subtotal'))}, "
-                    f"shipping {money(order.get('shipping_charge'))})",
-                ),
-                ("Ship to", address(order.get("shipping_address"))),
+                ("Total", _total(order)),
+                ("Discounts", _discounts(order)),
+                ("Ship to", _ship_to(order)),
                 ("Speed", order.get("shipping_speed")),
                 ("Reservation", order.get("reservation_id")),
                 ("Final status", order.get("final_status")),
@@ -182,7 +219,17 @@ def render_order(session: Session, order: dict[str, Any]) -> None:
     console.print(
         table(
             "Lines",
-            ("line", "sku", "qty", "unit price", "total", "shipped", "returned"),
+            (
+                "line",
+                "sku",
+                "qty",
+                "unit price",
+                "total",
+                "after discounts",
+                "tax",
+                "shipped",
+                "returned",
+            ),
             (
                 (
                     line.get("line_id"),
@@ -190,6 +237,8 @@ def render_order(session: Session, order: dict[str, Any]) -> None:
                     line.get("quantity"),
                     money(line.get("unit_price")),
                     money(line.get("line_total")),
+                    money(line.get("discounted_total")),
+                    _sum_of(line.get("tax_lines"), line.get("unit_price")),
                     shipped.get(line.get("sku"), 0),
                     returned.get(line.get("sku"), 0),
                 )
@@ -379,7 +428,7 @@ def change_address(
                 [
                     ("Order", order.get("order_id")),
                     ("Status", status_text(order.get("status"))),
-                    ("Ship to", address(order.get("shipping_address"))),
+                    ("Ship to", _ship_to(order)),
                 ]
             )
         )

@@ -50,6 +50,10 @@ class ShipmentView(BaseModel):
     shipment_id: str
     order_id: str
     warehouse_id: str
+    warehouse_country: str | None = Field(
+        description="Country of the warehouse, as its reservation named it; null for a "
+        "shipment reserved before reservations did"
+    )
     reservation_id: str
     status: str = Field(examples=["packed"])
     lines: list[LineView]
@@ -57,8 +61,15 @@ class ShipmentView(BaseModel):
     carrier: str
     shipping_method: str
     shipping_cost: MoneyView
-    shipping_address: dict[str, Any]
+    international: bool | None = Field(
+        description="True when the parcel leaves the warehouse's country; null for a "
+        "shipment planned before this was recorded"
+    )
+    shipping_address: dict[str, Any] | None = Field(
+        description="Null for a pickup (carrier `pickup`): the customer collects it"
+    )
     customer_locale: str
+    notes: str | None = Field(description="The customer's notes on the order, for the packer")
     tracking_number: str | None
     packages: list[PackageView] | None
     created_at: datetime
@@ -78,6 +89,7 @@ class ShipmentView(BaseModel):
             shipment_id=shipment.shipment_id,
             order_id=shipment.order_id,
             warehouse_id=shipment.warehouse_id,
+            warehouse_country=shipment.warehouse_country,
             reservation_id=shipment.reservation_id,
             status=shipment.status.value,
             lines=[LineView(sku=line.sku, quantity=line.quantity) for line in shipment.lines],
@@ -88,8 +100,10 @@ class ShipmentView(BaseModel):
                 amount_minor=shipment.shipping_cost_minor,
                 currency=shipment.shipping_cost_currency,
             ),
+            international=shipment.international,
             shipping_address=shipment.shipping_address,
             customer_locale=shipment.customer_locale,
+            notes=shipment.notes,
             tracking_number=shipment.tracking_number,
             packages=(
                 [
@@ -197,7 +211,8 @@ def create_router(runtime: ServiceRuntime, rules: FulfilmentRules) -> APIRouter:
         "/shipments/{shipment_id}/ship",
         response_model=ShipmentView,
         responses={**NOT_FOUND, **REFUSED},
-        summary="The carrier collected the shipment (emits Shipped)",
+        summary="The carrier collected the shipment (emits Shipped); a pickup was handed "
+        "over to the customer (emits Shipped and Delivered)",
     )
     async def ship(shipment_id: ShipmentPath) -> ShipmentView | JSONResponse:
         async with runtime.unit_of_work() as uow:

@@ -9,7 +9,6 @@ from fastapi import FastAPI
 from pydantic import Field
 
 from contracts.base import CurrencyCode
-from contracts.events.common import CountryCode
 from services.fulfilment import handlers
 from services.fulfilment.api import create_router
 from services.fulfilment.automation import automatic_steps
@@ -22,8 +21,9 @@ MIGRATIONS = Path(__file__).parent / "migrations" / "versions"
 
 
 class FulfilmentSettings(ServiceSettings):
-    """Environment: `OMS_<FIELD NAME>` (e.g. `OMS_FULFILMENT_AUTO=true`,
-    `OMS_WAREHOUSE_COUNTRIES='{"wh-berlin": "DE"}'`), database `FULFILMENT_DATABASE_URL`."""
+    """Environment: `OMS_<FIELD NAME>` (e.g. `OMS_FULFILMENT_AUTO=true`), database
+    `FULFILMENT_DATABASE_URL`. A warehouse's country is no setting: the reservations name
+    it, from the inventory service's warehouse records."""
 
     service_name: str = "fulfilment"
     http_port: int = 8003
@@ -35,13 +35,6 @@ class FulfilmentSettings(ServiceSettings):
     )
     fulfilment_unit_weight_grams: int = Field(
         default=500, gt=0, le=1_000_000, description="Weight of one unit of any SKU"
-    )
-    warehouse_countries: dict[str, CountryCode] = Field(
-        default_factory=dict,
-        description="JSON {warehouse_id: ISO country}: decides domestic or international",
-    )
-    warehouse_default_country: CountryCode = Field(
-        default="FR", description="Country of a warehouse missing from warehouse_countries"
     )
 
     fulfilment_auto: bool = Field(
@@ -67,8 +60,6 @@ def create_app(settings: FulfilmentSettings | None = None) -> FastAPI:
         shipping=ShippingPolicy(
             currency=settings.fulfilment_currency,
             unit_weight_grams=settings.fulfilment_unit_weight_grams,
-            warehouse_countries=settings.warehouse_countries,
-            default_warehouse_country=settings.warehouse_default_country,
         ),
         delays=AutomaticDelays(
             pack_seconds=settings.fulfilment_auto_pack_seconds,

@@ -15,6 +15,7 @@ from typing import Any
 
 from sqlalchemy import (
     BigInteger,
+    Boolean,
     CheckConstraint,
     Column,
     DateTime,
@@ -32,7 +33,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import JSONB, insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from services.fulfilment.domain import Line, Parcel, ShipmentStatus
+from services.fulfilment.domain import PICKUP, Line, Parcel, ShipmentStatus
 
 metadata = MetaData()
 
@@ -54,6 +55,7 @@ shipments = Table(
     Column("shipment_id", String(128), primary_key=True),
     Column("order_id", String(64), nullable=False, index=True),
     Column("warehouse_id", String(128), nullable=False),
+    Column("warehouse_country", String(2)),
     Column("reservation_id", String(128), nullable=False),
     Column("status", String(16), nullable=False),
     Column("lines", JSONB, nullable=False),
@@ -62,8 +64,11 @@ shipments = Table(
     Column("shipping_method", String(128), nullable=False),
     Column("shipping_cost_minor", BigInteger, nullable=False),
     Column("shipping_cost_currency", String(3), nullable=False),
-    Column("shipping_address", JSONB, nullable=False),
+    Column("international", Boolean),
+    # none_as_null: a pickup's missing address is SQL NULL, not the JSON value null.
+    Column("shipping_address", JSONB(none_as_null=True)),
     Column("customer_locale", String(16), nullable=False),
+    Column("notes", String(2000)),
     Column("tracking_number", String(128), unique=True),
     Column("packages", JSONB),
     Column("created_at", DateTime(timezone=True), nullable=False),
@@ -77,6 +82,10 @@ shipments = Table(
     Column("next_step_at", DateTime(timezone=True)),
     UniqueConstraint("order_id", "warehouse_id", name="shipments_one_per_order_warehouse"),
     CheckConstraint(f"status IN ({STATUSES})", name="shipments_known_status"),
+    CheckConstraint(
+        f"(shipping_address IS NULL) = (carrier = '{PICKUP}')",
+        name="shipments_pickup_has_no_address",
+    ),
     Index(
         "shipments_next_step_due",
         "next_step_at",
@@ -97,6 +106,8 @@ class Shipment:
     shipment_id: str
     order_id: str
     warehouse_id: str
+    warehouse_country: str | None
+    """None for a shipment reserved before reservations named their warehouses' countries."""
     reservation_id: str
     status: ShipmentStatus
     lines: tuple[Line, ...]
@@ -105,8 +116,12 @@ class Shipment:
     shipping_method: str
     shipping_cost_minor: int
     shipping_cost_currency: str
-    shipping_address: dict[str, Any]
+    international: bool | None
+    """None for a shipment planned before the plan recorded it."""
+    shipping_address: dict[str, Any] | None
+    """None for a pickup: the customer collects it at the warehouse."""
     customer_locale: str
+    notes: str | None
     tracking_number: str | None
     packages: tuple[Parcel, ...] | None
     created_at: datetime

@@ -5,7 +5,12 @@ A shipment is one warehouse's share of an order. It moves forward one step at a 
     created --pick--> picked --pack--> packed --ship--> shipped --deliver--> delivered
 
 and can be cancelled while it is still in the warehouse (created, picked or packed).
-Carrier, service level and what the carrier charges us are chosen from `RATE_TABLE`.
+Carrier, service level and what the carrier charges us are chosen from `RATE_TABLE`, and
+chosen again when the order's address changes while the shipment is in the warehouse.
+
+A shipment without an address is a pickup: the customer collects it at the warehouse.
+It follows the same steps, except that handing it over at the counter is its collection:
+shipping it delivers it at the same instant (`steps_of`).
 """
 
 from __future__ import annotations
@@ -18,6 +23,9 @@ from enum import StrEnum
 
 MAX_PACKAGE_WEIGHT_GRAMS = 1_000_000
 """The heaviest parcel the shipment contracts can describe."""
+
+PICKUP = "pickup"
+"""The carrier, and the rate table's entry, of a shipment collected at the warehouse."""
 
 
 class ShipmentStatus(StrEnum):
@@ -111,15 +119,23 @@ class AutomaticDelays:
         return None
 
 
-def automatic_actions(status: ShipmentStatus) -> tuple[Action, ...]:
+def steps_of(action: Action, carrier: str) -> tuple[Action, ...]:
+    """The steps one command takes: its own, except that a pickup handed over to the
+    customer is collected there and then, so shipping it also delivers it."""
+    if action is Action.SHIP and carrier == PICKUP:
+        return (Action.SHIP, Action.DELIVER)
+    return (action,)
+
+
+def automatic_actions(status: ShipmentStatus, carrier: str) -> tuple[Action, ...]:
     """What the automatic mode does next. A warehouse picks and packs in one go; the
-    carrier simulation then ships and later delivers."""
+    carrier simulation then ships and later delivers (a pickup: both at once)."""
     if status is ShipmentStatus.CREATED:
         return (Action.PICK, Action.PACK)
     if status is ShipmentStatus.PICKED:
         return (Action.PACK,)
     if status is ShipmentStatus.PACKED:
-        return (Action.SHIP,)
+        return steps_of(Action.SHIP, carrier)
     if status is ShipmentStatus.SHIPPED:
         return (Action.DELIVER,)
     return ()
@@ -144,10 +160,12 @@ RATE_TABLE: Mapping[str, Rate] = {
     "standard": Rate("laposte", "colissimo", "LP", 495, 110, 1450, 390),
     "express": Rate("dhl", "express", "JD", 990, 210, 2990, 650),
     "next_day": Rate("ups", "next_day", "1Z", 1690, 290, 4490, 990),
+    PICKUP: Rate(PICKUP, "collect", "PU", 0, 0, 0, 0),
 }
 """Carrier and service level per shipping speed, and what the carrier charges us: a base
 price plus a price per started kilogram, higher when the parcel leaves the warehouse's
-country."""
+country. `pickup` is for a shipment without an address, whatever its speed: nothing to
+carry, nothing to pay."""
 
 
 @dataclass(frozen=True)
@@ -157,6 +175,8 @@ class ShippingQuote:
     cost_minor: int
     currency: str
     international: bool
+    assumed_domestic: bool = False
+    """The warehouse's country was unknown: planned as domestic (see `ShippingPolicy.quote`)."""
 
 
 @dataclass(frozen=True)
@@ -165,11 +185,6 @@ class ShippingPolicy:
 
     currency: str
     unit_weight_grams: int
-    warehouse_countries: Mapping[str, str]
-    default_warehouse_country: str
-
-    def country_of(self, warehouse_id: str) -> str:
-        return self.warehouse_countries.get(warehouse_id, self.default_warehouse_country)
 
     def weight_of(self, lines: Iterable[Line]) -> int:
         return sum(line.quantity for line in lines) * self.unit_weight_grams
@@ -178,12 +193,23 @@ class ShippingPolicy:
         self,
         speed: str,
         *,
-        warehouse_id: str,
-        destination_country: str,
+        warehouse_country: str | None,
+        destination_country: str | None,
         weight_grams: int,
     ) -> ShippingQuote:
-        rate = RATE_TABLE[speed]
-        international = self.country_of(warehouse_id) != destination_country
+        """The plan of a shipment from a warehouse in `warehouse_country` to an address
+        in `destination_country`: international when the two differ.
+
+        No destination: the customer collects the shipment at the warehouse (`pickup`,
+        free, never international). No warehouse country: the shipment comes from a
+        reservation emitted before reservations named their warehouses' countries, and
+        is planned as domestic (`assumed_domestic`, for the caller to log)."""
+        if destination_country is None:
+            rate, international, assumed_domestic = RATE_TABLE[PICKUP], False, False
+        else:
+            rate = RATE_TABLE[speed]
+            assumed_domestic = warehouse_country is None
+            international = not assumed_domestic and warehouse_country != destination_country
         base, per_kg = (
             (rate.international_base, rate.international_per_kg)
             if international
@@ -196,6 +222,7 @@ class ShippingPolicy:
             cost_minor=base + per_kg * started_kilograms,
             currency=self.currency,
             international=international,
+            assumed_domestic=assumed_domestic,
         )
 
 

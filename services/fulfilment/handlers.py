@@ -22,7 +22,7 @@ def routes(rules: FulfilmentRules) -> Routes:
 
     async def on_shipping_address_changed(uow: UnitOfWork, event: Event) -> None:
         assert isinstance(event, OrderShippingAddressChanged)
-        await service.change_shipping_address(uow, event)
+        await service.change_shipping_address(uow, event, rules)
 
     handlers: dict[type[Event], Handler] = {
         StockReserved: on_stock_reserved,

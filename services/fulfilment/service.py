@@ -20,6 +20,7 @@ from contracts.events.fulfilment import (
     ShipmentCancelled,
     ShipmentCreated,
     ShipmentPacked,
+    ShipmentReplanned,
     Shipped,
 )
 from contracts.events.inventory import StockReserved
@@ -34,6 +35,7 @@ from services.fulfilment.domain import (
     Refusal,
     ShipmentStatus,
     ShippingPolicy,
+    ShippingQuote,
     automatic_actions,
     default_parcels,
     is_in_warehouse,
@@ -42,6 +44,7 @@ from services.fulfilment.domain import (
     reached_by,
     refusal_of,
     shipment_id_from,
+    steps_of,
     tracking_number,
 )
 from services.kit.logs import get_logger
@@ -74,7 +77,14 @@ def _next_step_at(rules: FulfilmentRules, status: ShipmentStatus, now: datetime)
 
 async def create_shipments(uow: UnitOfWork, event: StockReserved, rules: FulfilmentRules) -> None:
     """One shipment per warehouse holding stock for the order, unless the order is already
-    known to be cancelled; addressed to the latest address known for the order."""
+    known to be cancelled; addressed to the latest address known for the order and planned
+    for it (domestic or international against the warehouse's country, which the
+    reservation's allocations name), with the customer's notes for the packer. Without an
+    address, the shipment is a pickup the customer collects at the warehouse.
+
+    A reservation emitted before allocations named their warehouse's country is planned
+    as domestic, and that is logged once per shipment (again should a new address re-plan
+    it: the country is still unknown then)."""
     facts = await db.lock_order(uow.connection, event.order_id)
     if facts.cancelled:
         log.info("order already cancelled: no shipment created", order_id=event.order_id)
@@ -84,13 +94,14 @@ async def create_shipments(uow: UnitOfWork, event: StockReserved, rules: Fulfilm
         if facts.shipping_address is not None
         else event.shipping_address
     )
+    countries = {a.warehouse_id: a.warehouse_country for a in event.allocations}
     now = _now()
     allocations = ((a.warehouse_id, a.sku, a.quantity) for a in event.allocations)
     for warehouse_id, lines in lines_per_warehouse(allocations).items():
         quote = rules.shipping.quote(
             event.shipping_speed.value,
-            warehouse_id=warehouse_id,
-            destination_country=address.country,
+            warehouse_country=countries[warehouse_id],
+            destination_country=address.country if address is not None else None,
             weight_grams=rules.shipping.weight_of(lines),
         )
         shipment_id = shipment_id_from(uuid7().hex)
@@ -99,6 +110,7 @@ async def create_shipments(uow: UnitOfWork, event: StockReserved, rules: Fulfilm
             shipment_id=shipment_id,
             order_id=event.order_id,
             warehouse_id=warehouse_id,
+            warehouse_country=countries[warehouse_id],
             reservation_id=event.reservation_id,
             status=ShipmentStatus.CREATED.value,
             lines=db.lines_json(lines),
@@ -107,8 +119,10 @@ async def create_shipments(uow: UnitOfWork, event: StockReserved, rules: Fulfilm
             shipping_method=quote.method,
             shipping_cost_minor=quote.cost_minor,
             shipping_cost_currency=quote.currency,
-            shipping_address=address.model_dump(mode="json"),
+            international=quote.international,
+            shipping_address=address.model_dump(mode="json") if address is not None else None,
             customer_locale=event.customer_locale,
+            notes=event.notes,
             created_at=now,
             updated_at=now,
             next_step_at=_next_step_at(rules, ShipmentStatus.CREATED, now),
@@ -131,8 +145,11 @@ async def create_shipments(uow: UnitOfWork, event: StockReserved, rules: Fulfilm
                 shipping_method=quote.method,
                 shipping_cost=Money(amount_minor=quote.cost_minor, currency=quote.currency),
                 shipping_address=address,
+                international=quote.international,
+                notes=event.notes,
             )
         )
+        _log_assumption(quote, shipment_id, warehouse_id)
         log.info(
             "shipment created",
             shipment_id=shipment_id,
@@ -176,9 +193,13 @@ async def cancel_order_shipments(uow: UnitOfWork, event: OrderCancelled) -> None
         log.info("shipment cancelled", shipment_id=shipment.shipment_id)
 
 
-async def change_shipping_address(uow: UnitOfWork, event: OrderShippingAddressChanged) -> None:
-    """Re-addresses every shipment of the order still in a warehouse, and remembers the
-    address for shipments reserved later. An older change never overwrites a newer one."""
+async def change_shipping_address(
+    uow: UnitOfWork, event: OrderShippingAddressChanged, rules: FulfilmentRules
+) -> None:
+    """Re-addresses every shipment of the order still in a warehouse and plans it again
+    for the new address (carrier, service level, domestic or international, cost), saying
+    so with ShipmentReplanned; remembers the address for shipments reserved later. A
+    shipment that left is not touched. An older change never overwrites a newer one."""
     facts = await db.lock_order(uow.connection, event.order_id)
     if facts.address_changed_at is not None and facts.address_changed_at > event.occurred_at:
         log.info("address change older than the one applied: ignored", order_id=event.order_id)
@@ -192,11 +213,59 @@ async def change_shipping_address(uow: UnitOfWork, event: OrderShippingAddressCh
     )
     now = _now()
     for shipment in await db.lock_order_shipments(uow.connection, event.order_id):
-        if is_in_warehouse(shipment.status):
-            await db.update_shipment(
-                uow.connection, shipment.shipment_id, shipping_address=address, updated_at=now
+        if not is_in_warehouse(shipment.status):
+            continue
+        quote = rules.shipping.quote(
+            shipment.shipping_speed,
+            warehouse_country=shipment.warehouse_country,
+            destination_country=event.shipping_address.country,
+            weight_grams=rules.shipping.weight_of(shipment.lines),
+        )
+        await db.update_shipment(
+            uow.connection,
+            shipment.shipment_id,
+            shipping_address=address,
+            carrier=quote.carrier,
+            shipping_method=quote.method,
+            shipping_cost_minor=quote.cost_minor,
+            shipping_cost_currency=quote.currency,
+            international=quote.international,
+            updated_at=now,
+        )
+        uow.emit(
+            ShipmentReplanned(
+                order_id=event.order_id,
+                shipment_id=shipment.shipment_id,
+                warehouse_id=shipment.warehouse_id,
+                shipping_address=event.shipping_address,
+                carrier=quote.carrier,
+                shipping_method=quote.method,
+                shipping_cost=Money(amount_minor=quote.cost_minor, currency=quote.currency),
+                international=quote.international,
+                previous_carrier=shipment.carrier,
+                previous_shipping_cost=Money(
+                    amount_minor=shipment.shipping_cost_minor,
+                    currency=shipment.shipping_cost_currency,
+                ),
             )
-            log.info("shipment re-addressed", shipment_id=shipment.shipment_id)
+        )
+        _log_assumption(quote, shipment.shipment_id, shipment.warehouse_id)
+        log.info(
+            "shipment re-planned",
+            shipment_id=shipment.shipment_id,
+            carrier=quote.carrier,
+            international=quote.international,
+        )
+
+
+def _log_assumption(quote: ShippingQuote, shipment_id: str, warehouse_id: str) -> None:
+    if quote.assumed_domestic:
+        log.warning(
+            "warehouse country unknown (reservation from before allocations named it): "
+            "planned as domestic",
+            shipment_id=shipment_id,
+            warehouse_id=warehouse_id,
+        )
 
 
 async def pick(uow: UnitOfWork, shipment_id: str, rules: FulfilmentRules) -> CommandOutcome:
@@ -247,7 +316,7 @@ async def advance_next_due_shipment(uow: UnitOfWork, rules: FulfilmentRules) -> 
     shipment = await db.lock_next_due_shipment(uow.connection, now)
     if shipment is None:
         return False
-    actions = automatic_actions(shipment.status)
+    actions = automatic_actions(shipment.status, shipment.carrier)
     if not actions:
         await db.update_shipment(uow.connection, shipment.shipment_id, next_step_at=None)
         return True
@@ -279,7 +348,10 @@ async def _command(
     refusal = refusal_of(shipment.status, action)
     if refusal is not None:
         return refusal
-    return await _take(uow, shipment, action, rules, _now(), parcels=parcels)
+    now = _now()
+    for step in steps_of(action, shipment.carrier):
+        shipment = await _take(uow, shipment, step, rules, now, parcels=parcels)
+    return shipment
 
 
 async def _take(

@@ -191,6 +191,9 @@ class Movement:
 _WAREHOUSE_EXISTS = select(warehouses.c.warehouse_id).where(
     warehouses.c.warehouse_id == bindparam("warehouse_id")
 )
+_WAREHOUSE_COUNTRIES = select(warehouses.c.warehouse_id, warehouses.c.country).where(
+    warehouses.c.warehouse_id.in_(bindparam("warehouse_ids", expanding=True))
+)
 _THRESHOLDS = select(sku_thresholds.c.sku, sku_thresholds.c.threshold).where(
     sku_thresholds.c.sku.in_(bindparam("skus", expanding=True))
 )
@@ -207,6 +210,7 @@ _LOCK_STOCK_OF_SKUS = (
         stock.c.warehouse_id,
         stock.c.on_hand,
         stock.c.reserved,
+        warehouses.c.country,
         warehouses.c.latitude,
         warehouses.c.longitude,
     )
@@ -310,6 +314,17 @@ async def warehouse_exists(connection: AsyncConnection, warehouse_id: str) -> bo
     return found.first() is not None
 
 
+async def warehouse_countries(
+    connection: AsyncConnection, warehouse_ids: Iterable[str]
+) -> dict[str, str]:
+    """The country of each of these warehouses that exists, by id."""
+    wanted = sorted(set(warehouse_ids))
+    if not wanted:
+        return {}
+    rows = await connection.execute(_WAREHOUSE_COUNTRIES, {"warehouse_ids": wanted})
+    return {row.warehouse_id: row.country for row in rows}
+
+
 async def all_warehouses(connection: AsyncConnection) -> list[Warehouse]:
     rows = await connection.execute(select(warehouses).order_by(warehouses.c.warehouse_id))
     return [
@@ -351,6 +366,7 @@ async def thresholds_for(
 class LocatedStock:
     sku: str
     warehouse_id: str
+    warehouse_country: str
     location: Location
     level: StockLevel
 
@@ -391,6 +407,7 @@ async def lock_stock_of_skus(
         LocatedStock(
             sku=row.sku,
             warehouse_id=row.warehouse_id,
+            warehouse_country=row.country,
             location=Location(row.latitude, row.longitude),
             level=StockLevel(row.on_hand, row.reserved),
         )

@@ -131,12 +131,15 @@ def requested_quantities(lines: Iterable[tuple[str, int]]) -> dict[str, int]:
 def source(
     requested: Mapping[str, int],
     warehouses: Sequence[WarehouseStock],
-    destination_country: str,
+    destination_country: str | None,
 ) -> SourcingPlan | Shortfall:
     """All or nothing: one warehouse that fills every line, the nearest such; otherwise
     as few warehouses as a greedy pick by coverage finds (the one that can give the most
-    of what is still missing first, the nearer on a tie). Unknown destination: warehouses
-    are ranked by id instead of distance, so the outcome is still deterministic."""
+    of what is still missing first, the nearer on a tie). Without a destination (an order
+    collected in store) or with one whose country has no known centre, warehouses are
+    ranked by id instead of distance: the same rules then pick the first single warehouse
+    by id that fills every line, else split by coverage with ties to the lower id, so the
+    outcome is still deterministic."""
     shortages = tuple(
         Shortage(sku, quantity, sum(warehouse.can_give(sku) for warehouse in warehouses))
         for sku, quantity in sorted(requested.items())
@@ -144,7 +147,8 @@ def source(
     )
     if shortages:
         return Shortfall(shortages)
-    ranked = sorted(warehouses, key=_closeness(country_centroid(destination_country)))
+    destination = None if destination_country is None else country_centroid(destination_country)
+    ranked = sorted(warehouses, key=_closeness(destination))
     for warehouse in ranked:
         if all(warehouse.can_give(sku) >= quantity for sku, quantity in requested.items()):
             return SourcingPlan(

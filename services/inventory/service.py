@@ -87,7 +87,11 @@ class StockChange:
 
 
 async def reserve_for_order(uow: UnitOfWork, order: OrderPlaced, policy: StockPolicy) -> None:
-    """All or nothing: every line is held, or nothing is and every shortage is reported."""
+    """All or nothing: every line is held, or nothing is and every shortage is reported.
+
+    What is held is reported with each warehouse's country (fulfilment plans domestic or
+    international from it) and the customer's notes for the warehouse. An order without a
+    shipping address (collected in store) is sourced without a destination."""
     connection = uow.connection
     if await db.find_reservation(connection, order.order_id) is not None:
         log.info("order already answered; nothing to reserve")
@@ -97,7 +101,8 @@ async def reserve_for_order(uow: UnitOfWork, order: OrderPlaced, policy: StockPo
         return
     requested = requested_quantities((line.sku, line.quantity) for line in order.lines)
     located = await db.lock_stock_of_skus(connection, requested)
-    outcome = source(requested, _by_warehouse(located), order.shipping_address.country)
+    destination = order.shipping_address.country if order.shipping_address is not None else None
+    outcome = source(requested, _by_warehouse(located), destination)
     reservation_id = f"res_{uuid.uuid4().hex}"
     if isinstance(outcome, Shortfall):
         await db.add_reservation(
@@ -155,10 +160,13 @@ async def reserve_for_order(uow: UnitOfWork, order: OrderPlaced, policy: StockPo
         StockReserved(
             order_id=order.order_id,
             reservation_id=reservation_id,
-            allocations=_allocations(outcome),
+            allocations=_allocations(
+                outcome, {row.warehouse_id: row.warehouse_country for row in located}
+            ),
             shipping_address=order.shipping_address,
             shipping_speed=order.shipping_speed,
             customer_locale=order.customer.locale,
+            notes=order.notes,
         )
     )
     log.info("stock reserved", warehouses=list(outcome.warehouse_ids))
@@ -176,9 +184,14 @@ def _by_warehouse(located: Sequence[db.LocatedStock]) -> list[WarehouseStock]:
     ]
 
 
-def _allocations(plan: SourcingPlan) -> tuple[Allocation, ...]:
+def _allocations(plan: SourcingPlan, countries: Mapping[str, str]) -> tuple[Allocation, ...]:
     return tuple(
-        Allocation(warehouse_id=item.warehouse_id, sku=item.sku, quantity=item.quantity)
+        Allocation(
+            warehouse_id=item.warehouse_id,
+            sku=item.sku,
+            quantity=item.quantity,
+            warehouse_country=countries[item.warehouse_id],
+        )
         for item in plan.allocations
     )
 
@@ -234,12 +247,19 @@ async def release_for_cancelled_order(uow: UnitOfWork, cancellation: OrderCancel
             for line in held
         ],
     )
+    countries = await db.warehouse_countries(connection, (line.warehouse_id for line in held))
     uow.emit(
         StockReleased(
             order_id=reservation.order_id,
             reservation_id=reservation.reservation_id,
             allocations=tuple(
-                Allocation(warehouse_id=line.warehouse_id, sku=line.sku, quantity=line.open)
+                Allocation(
+                    warehouse_id=line.warehouse_id,
+                    sku=line.sku,
+                    quantity=line.open,
+                    # Reservation lines reference stock rows, which reference warehouses.
+                    warehouse_country=countries[line.warehouse_id],
+                )
                 for line in held
             ),
         )

@@ -4,7 +4,6 @@ namespace. Screenshots go to reports/screenshots/."""
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import shutil
@@ -18,7 +17,7 @@ import httpx
 import pytest
 from playwright.async_api import Browser, Page, async_playwright, expect
 
-from tests.e2e.flow import WAREHOUSE_COUNTRIES, Flow, channel_order, seed_catalogue, unique
+from tests.e2e.flow import Flow, channel_order, seed_catalogue, unique
 from tests.e2e.system import _stop, _wait_healthy, free_port, running_system
 from tests.infrastructure import REPO, Infrastructure
 from tests.kafka_tools import eventually, publish
@@ -61,7 +60,6 @@ async def dashboard(infrastructure: Infrastructure) -> AsyncIterator[Dashboard]:
     async with running_system(
         infrastructure,
         LOGS,
-        extra_env={"OMS_WAREHOUSE_COUNTRIES": json.dumps(WAREHOUSE_COUNTRIES)},
     ) as system:
         database_url = await infrastructure.create_database("browser_operations")
         port = free_port()

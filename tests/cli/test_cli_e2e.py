@@ -16,7 +16,7 @@ from aiokafka import AIOKafkaProducer
 from typer.testing import CliRunner, Result
 
 from cli.main import app
-from tests.e2e.flow import WAREHOUSE_COUNTRIES, Flow, channel_order, seed_catalogue, unique
+from tests.e2e.flow import Flow, channel_order, seed_catalogue, unique
 from tests.e2e.system import free_port, running_system
 from tests.infrastructure import REPO, Infrastructure
 from tests.kafka_tools import create_topics, eventually, read_to_end
@@ -32,7 +32,6 @@ async def flow(infrastructure: Infrastructure) -> AsyncIterator[Flow]:
     async with running_system(
         infrastructure,
         REPO / "reports" / "e2e-logs" / "cli",
-        extra_env={"OMS_WAREHOUSE_COUNTRIES": json.dumps(WAREHOUSE_COUNTRIES)},
     ) as system:
         yield Flow(system, infrastructure)
 

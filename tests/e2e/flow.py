@@ -23,7 +23,6 @@ WAREHOUSES = {
     "wh-lyon": ("FR", 45.76, 4.84),
     "wh-berlin": ("DE", 52.52, 13.40),
 }
-WAREHOUSE_COUNTRIES = {name: country for name, (country, _lat, _lon) in WAREHOUSES.items()}
 UNIT_PRICE = 2_500
 
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import os
 import signal
 import subprocess
@@ -27,7 +26,6 @@ import httpx
 from aiosmtpd.controller import Controller
 
 from services.kit.topics import TopicNames
-from tests.e2e.flow import WAREHOUSE_COUNTRIES
 from tests.e2e.system import SERVICES, MailCollector, free_port
 from tests.infrastructure import REPO, Infrastructure
 from tests.service_harness import fresh_namespace
@@ -38,7 +36,6 @@ FAST_FULFILMENT = {
     "OMS_FULFILMENT_AUTO_SHIP_SECONDS": "0.2",
     "OMS_FULFILMENT_AUTO_DELIVER_SECONDS": "0.3",
     "OMS_RETURNS_AUTO_APPROVE": "true",
-    "OMS_WAREHOUSE_COUNTRIES": json.dumps(WAREHOUSE_COUNTRIES),
     "OMS_RELAY_IDLE_SECONDS": "0.1",
     # A mail claimed by a process that was killed goes out again when its claim expires;
     # the local SMTP server answers in milliseconds, so 15 s is still far above any attempt.

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -32,6 +32,7 @@ from tests.service_harness import events_on, publish_events, running_service, se
 
 FULFILMENT_TOPIC = topic_of(ShipmentCreated)
 WAREHOUSE_COUNTRIES = {"wh-paris": "FR", "wh-berlin": "DE"}
+"""What the inventory service's warehouse records say, and so its reservations."""
 
 PARIS = Address(
     name="Ada Lovelace",
@@ -47,6 +48,13 @@ LYON = Address(
     postal_code="69002",
     country="FR",
 )
+BERLIN = Address(
+    name="Ada Lovelace",
+    line1="Unter den Linden 5",
+    city="Berlin",
+    postal_code="10117",
+    country="DE",
+)
 
 
 def new_order_id() -> str:
@@ -57,17 +65,28 @@ def stock_reserved(
     order_id: str,
     *allocations: tuple[str, str, int],
     speed: ShippingSpeed = ShippingSpeed.STANDARD,
+    address: Address | None = PARIS,
+    notes: str | None = None,
+    countries: Mapping[str, str] = WAREHOUSE_COUNTRIES,
 ) -> StockReserved:
+    """`address=None`: an order collected in store. `countries={}`: a reservation emitted
+    before allocations named their warehouse's country."""
     return StockReserved(
         order_id=order_id,
         reservation_id=f"res_{order_id}",
         allocations=tuple(
-            Allocation(warehouse_id=warehouse, sku=sku, quantity=quantity)
+            Allocation(
+                warehouse_id=warehouse,
+                sku=sku,
+                quantity=quantity,
+                warehouse_country=countries.get(warehouse),
+            )
             for warehouse, sku, quantity in allocations
         ),
-        shipping_address=PARIS,
+        shipping_address=address,
         shipping_speed=speed,
         customer_locale="fr",
+        notes=notes,
     )
 
 
@@ -138,6 +157,12 @@ class Fulfilment:
         shipments: list[dict[str, Any]] = response.json()
         return shipments
 
+    async def shipment(self, shipment_id: str) -> dict[str, Any]:
+        response = await self.client.get(f"/shipments/{shipment_id}")
+        assert response.status_code == 200, response.text
+        shipment: dict[str, Any] = response.json()
+        return shipment
+
     async def shipment_in(self, order_id: str, warehouse_id: str) -> dict[str, Any]:
         return next(
             shipment
@@ -150,9 +175,7 @@ def fulfilment_settings(
     infrastructure: Infrastructure, names: TopicNames, database_url: str, **overrides: Any
 ) -> FulfilmentSettings:
     return FulfilmentSettings(
-        **settings_environment(infrastructure, names, database_url),
-        warehouse_countries=WAREHOUSE_COUNTRIES,
-        **overrides,
+        **settings_environment(infrastructure, names, database_url), **overrides
     )
 
 

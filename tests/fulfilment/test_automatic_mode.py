@@ -62,6 +62,32 @@ async def test_advances_a_shipment_to_delivered_by_itself(infrastructure: Infras
         assert shipment["packages"] == [{"package_id": "pkg_1", "weight_grams": 1000}]
 
 
+async def test_hands_a_pickup_over_by_itself_and_counts_it_collected(
+    infrastructure: Infrastructure,
+) -> None:
+    names = await fresh_namespace(infrastructure)
+    database_url = await infrastructure.create_database("fulfilment_auto_pickup")
+    async with running_fulfilment(infrastructure, names, database_url, **AUTOMATIC) as service:
+        order_id = new_order_id()
+        await service.publish(stock_reserved(order_id, ("wh-paris", "SKU-A", 1), address=None))
+
+        await eventually(lambda: all_delivered(service, order_id, shipments=1), timeout=30)
+
+        events = await service.published(order_id)
+        assert [type(event) for event in events] == [
+            ShipmentCreated,
+            ShipmentPacked,
+            Shipped,
+            Delivered,
+        ]
+        created, shipped = events[0], events[2]
+        assert isinstance(created, ShipmentCreated) and isinstance(shipped, Shipped)
+        assert (created.carrier, created.shipping_cost.amount_minor) == ("pickup", 0)
+        assert shipped.tracking_number.startswith("PU")
+        shipment = (await service.shipments(order_id))[0]
+        assert shipment["delivered_at"] == shipment["shipped_at"]
+
+
 async def test_picks_up_after_a_restart_where_the_database_left_off(
     infrastructure: Infrastructure,
 ) -> None:

@@ -1,5 +1,5 @@
-"""The shipment's rules, without I/O: its steps, the carrier and price it gets, its
-tracking number and parcels."""
+"""The shipment's rules, without I/O: its steps, the carrier and price it gets (and gets
+again when its address changes), its tracking number and parcels."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import pytest
 
 from services.fulfilment.domain import (
     MAX_PACKAGE_WEIGHT_GRAMS,
+    PICKUP,
     RATE_TABLE,
     Action,
     AutomaticDelays,
@@ -21,15 +22,11 @@ from services.fulfilment.domain import (
     lines_per_warehouse,
     refusal_of,
     shipment_id_from,
+    steps_of,
     tracking_number,
 )
 
-POLICY = ShippingPolicy(
-    currency="EUR",
-    unit_weight_grams=500,
-    warehouse_countries={"wh-berlin": "DE"},
-    default_warehouse_country="FR",
-)
+POLICY = ShippingPolicy(currency="EUR", unit_weight_grams=500)
 
 
 @pytest.mark.parametrize(
@@ -87,12 +84,25 @@ def test_only_shipments_still_in_the_warehouse_can_be_cancelled_or_readdressed()
 
 
 def test_automatic_mode_picks_and_packs_together_then_ships_then_delivers() -> None:
-    assert automatic_actions(ShipmentStatus.CREATED) == (Action.PICK, Action.PACK)
-    assert automatic_actions(ShipmentStatus.PICKED) == (Action.PACK,)
-    assert automatic_actions(ShipmentStatus.PACKED) == (Action.SHIP,)
-    assert automatic_actions(ShipmentStatus.SHIPPED) == (Action.DELIVER,)
-    assert automatic_actions(ShipmentStatus.DELIVERED) == ()
-    assert automatic_actions(ShipmentStatus.CANCELLED) == ()
+    assert automatic_actions(ShipmentStatus.CREATED, "ups") == (Action.PICK, Action.PACK)
+    assert automatic_actions(ShipmentStatus.PICKED, "ups") == (Action.PACK,)
+    assert automatic_actions(ShipmentStatus.PACKED, "ups") == (Action.SHIP,)
+    assert automatic_actions(ShipmentStatus.SHIPPED, "ups") == (Action.DELIVER,)
+    assert automatic_actions(ShipmentStatus.DELIVERED, "ups") == ()
+    assert automatic_actions(ShipmentStatus.CANCELLED, "ups") == ()
+
+
+def test_a_pickup_handed_over_is_collected_at_once() -> None:
+    assert steps_of(Action.SHIP, PICKUP) == (Action.SHIP, Action.DELIVER)
+    assert automatic_actions(ShipmentStatus.PACKED, PICKUP) == (Action.SHIP, Action.DELIVER)
+
+
+@pytest.mark.parametrize(
+    ("action", "carrier"),
+    [(Action.PICK, PICKUP), (Action.PACK, PICKUP), (Action.SHIP, "laposte")],
+)
+def test_every_other_command_takes_its_own_step_only(action: Action, carrier: str) -> None:
+    assert steps_of(action, carrier) == (action,)
 
 
 def test_automatic_delays_follow_the_step_to_come_and_end_with_delivery() -> None:
@@ -116,14 +126,14 @@ def test_automatic_delays_follow_the_step_to_come_and_end_with_delivery() -> Non
 def test_chooses_carrier_and_method_by_shipping_speed(
     speed: str, carrier: str, method: str
 ) -> None:
-    quote = POLICY.quote(speed, warehouse_id="wh-paris", destination_country="FR", weight_grams=1)
+    quote = POLICY.quote(speed, warehouse_country="FR", destination_country="FR", weight_grams=1)
     assert (quote.carrier, quote.method) == (carrier, method)
 
 
 def test_domestic_cost_is_base_plus_price_per_started_kilogram() -> None:
     rate = RATE_TABLE["standard"]
     quote = POLICY.quote(
-        "standard", warehouse_id="wh-paris", destination_country="FR", weight_grams=2001
+        "standard", warehouse_country="FR", destination_country="FR", weight_grams=2001
     )
     assert not quote.international
     assert quote.cost_minor == rate.domestic_base + 3 * rate.domestic_per_kg
@@ -133,27 +143,67 @@ def test_domestic_cost_is_base_plus_price_per_started_kilogram() -> None:
 def test_a_light_parcel_pays_for_one_kilogram() -> None:
     rate = RATE_TABLE["express"]
     quote = POLICY.quote(
-        "express", warehouse_id="wh-paris", destination_country="FR", weight_grams=1
+        "express", warehouse_country="FR", destination_country="FR", weight_grams=1
     )
     assert quote.cost_minor == rate.domestic_base + rate.domestic_per_kg
 
 
-def test_international_when_destination_differs_from_the_warehouse_country() -> None:
+def test_international_when_destination_differs_from_the_allocation_country() -> None:
     rate = RATE_TABLE["next_day"]
     quote = POLICY.quote(
-        "next_day", warehouse_id="wh-berlin", destination_country="FR", weight_grams=1000
+        "next_day", warehouse_country="DE", destination_country="FR", weight_grams=1000
     )
     assert quote.international
     assert quote.cost_minor == rate.international_base + rate.international_per_kg
 
 
-def test_a_warehouse_missing_from_the_map_is_in_the_default_country() -> None:
-    assert POLICY.country_of("wh-unknown") == "FR"
-    assert POLICY.country_of("wh-berlin") == "DE"
-    domestic_from_berlin = POLICY.quote(
-        "standard", warehouse_id="wh-berlin", destination_country="DE", weight_grams=500
+def test_domestic_when_the_allocation_country_is_the_destination() -> None:
+    rate = RATE_TABLE["standard"]
+    quote = POLICY.quote(
+        "standard", warehouse_country="DE", destination_country="DE", weight_grams=500
     )
-    assert not domestic_from_berlin.international
+    assert not quote.international and not quote.assumed_domestic
+    assert quote.cost_minor == rate.domestic_base + rate.domestic_per_kg
+
+
+def test_replanning_for_an_address_abroad_makes_a_domestic_shipment_international() -> None:
+    rate = RATE_TABLE["express"]
+    before = POLICY.quote(
+        "express", warehouse_country="FR", destination_country="FR", weight_grams=1500
+    )
+    after = POLICY.quote(
+        "express", warehouse_country="FR", destination_country="BE", weight_grams=1500
+    )
+    assert (before.international, before.cost_minor) == (
+        False,
+        rate.domestic_base + 2 * rate.domestic_per_kg,
+    )
+    assert (after.carrier, after.method) == (before.carrier, before.method)
+    assert (after.international, after.cost_minor) == (
+        True,
+        rate.international_base + 2 * rate.international_per_kg,
+    )
+
+
+def test_an_older_reservation_without_the_warehouse_country_is_planned_as_domestic() -> None:
+    rate = RATE_TABLE["standard"]
+    quote = POLICY.quote(
+        "standard", warehouse_country=None, destination_country="US", weight_grams=500
+    )
+    assert quote.assumed_domestic and not quote.international
+    assert quote.cost_minor == rate.domestic_base + rate.domestic_per_kg
+
+
+@pytest.mark.parametrize("speed", ["standard", "express", "next_day"])
+@pytest.mark.parametrize("warehouse_country", ["FR", None])
+def test_a_shipment_without_a_destination_is_a_free_pickup(
+    speed: str, warehouse_country: str | None
+) -> None:
+    quote = POLICY.quote(
+        speed, warehouse_country=warehouse_country, destination_country=None, weight_grams=4000
+    )
+    assert (quote.carrier, quote.method, quote.cost_minor) == (PICKUP, "collect", 0)
+    assert not quote.international and not quote.assumed_domestic
 
 
 def test_weight_is_units_times_unit_weight() -> None:
@@ -165,6 +215,7 @@ def test_tracking_number_is_the_carrier_prefix_and_the_shipment_id() -> None:
     assert tracking_number("ups", shipment_id) == "1Z0190ABCDEF"
     assert tracking_number("laposte", shipment_id) == "LP0190ABCDEF"
     assert tracking_number("dhl", shipment_id) == "JD0190ABCDEF"
+    assert tracking_number(PICKUP, shipment_id) == "PU0190ABCDEF"
 
 
 def test_tracking_numbers_of_different_shipments_differ() -> None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 
 import pytest
+from structlog.testing import capture_logs
 
 from contracts.events.common import ShippingSpeed
 from contracts.events.fulfilment import (
@@ -14,10 +15,12 @@ from contracts.events.fulfilment import (
     ShipmentCancelled,
     ShipmentCreated,
     ShipmentPacked,
+    ShipmentReplanned,
     Shipped,
 )
 from services.fulfilment.domain import RATE_TABLE
 from tests.fulfilment.harness import (
+    BERLIN,
     LYON,
     PARIS,
     Fulfilment,
@@ -88,6 +91,104 @@ async def test_creates_one_shipment_per_warehouse_with_carrier_and_cost(
         berlin.shipment_id,
     }
     assert all(shipment["status"] == "created" for shipment in listed)
+
+
+async def test_shipments_carry_the_customer_notes_and_go_abroad_by_the_warehouse_country(
+    fulfilment: Fulfilment,
+) -> None:
+    order_id = new_order_id()
+    reserved = stock_reserved(
+        order_id,
+        ("wh-paris", "SKU-A", 1),
+        ("wh-berlin", "SKU-B", 1),
+        notes="Leave it with the concierge",
+    )
+    await fulfilment.publish(reserved)
+    await fulfilment.handled(reserved)
+
+    created = {
+        event.warehouse_id: event
+        for event in await fulfilment.published(order_id)
+        if isinstance(event, ShipmentCreated)
+    }
+    assert {warehouse: event.international for warehouse, event in created.items()} == {
+        "wh-paris": False,
+        "wh-berlin": True,
+    }
+    assert {event.notes for event in created.values()} == {"Leave it with the concierge"}
+    berlin = await fulfilment.shipment(created["wh-berlin"].shipment_id)
+    assert (berlin["warehouse_country"], berlin["international"]) == ("DE", True)
+    assert berlin["notes"] == "Leave it with the concierge"
+    listed = await fulfilment.shipment_in(order_id, "wh-paris")
+    assert (listed["warehouse_country"], listed["international"]) == ("FR", False)
+    assert listed["notes"] == "Leave it with the concierge"
+
+
+async def test_a_reservation_naming_no_warehouse_country_is_planned_as_domestic(
+    fulfilment: Fulfilment,
+) -> None:
+    order_id = new_order_id()
+    reserved = stock_reserved(
+        order_id, ("wh-berlin", "SKU-A", 1), ("wh-berlin", "SKU-B", 1), countries={}
+    )
+    with capture_logs() as logs:
+        await fulfilment.publish(reserved)
+        await fulfilment.handled(reserved)
+
+    [created] = await fulfilment.published(order_id)
+    assert isinstance(created, ShipmentCreated)
+    standard = RATE_TABLE["standard"]
+    assert created.international is False
+    # Two units of 500 g: one started kilogram.
+    assert created.shipping_cost.amount_minor == standard.domestic_base + standard.domestic_per_kg
+    shipment = await fulfilment.shipment(created.shipment_id)
+    assert (shipment["warehouse_country"], shipment["international"]) == (None, False)
+    assert shipment["notes"] is None
+    assumed = [
+        entry
+        for entry in logs
+        if entry.get("shipment_id") == created.shipment_id
+        and "planned as domestic" in entry["event"]
+    ]
+    assert len(assumed) == 1, "logged once for the shipment, not once per allocation"
+
+
+async def test_an_order_without_an_address_is_a_pickup_handed_over_and_collected_at_once(
+    fulfilment: Fulfilment,
+) -> None:
+    order_id = new_order_id()
+    reserved = stock_reserved(
+        order_id, ("wh-paris", "SKU-A", 4), address=None, speed=ShippingSpeed.NEXT_DAY
+    )
+    await fulfilment.publish(reserved)
+    await fulfilment.handled(reserved)
+
+    [created] = await fulfilment.published(order_id)
+    assert isinstance(created, ShipmentCreated)
+    assert (created.carrier, created.shipping_method) == ("pickup", "collect")
+    assert created.shipping_cost.amount_minor == 0
+    assert (created.international, created.shipping_address) == (False, None)
+    assert (await fulfilment.shipment(created.shipment_id))["shipping_address"] is None
+
+    tracking_number = await ship_through_http(fulfilment, created.shipment_id)
+
+    assert tracking_number.startswith("PU")
+    shipment = await fulfilment.shipment(created.shipment_id)
+    assert shipment["status"] == "delivered"
+    assert shipment["delivered_at"] == shipment["shipped_at"]
+    assert shipment["next_step_at"] is None
+    events = await fulfilment.published(order_id)
+    assert [type(event) for event in events] == [
+        ShipmentCreated,
+        ShipmentPacked,
+        Shipped,
+        Delivered,
+    ]
+    reported = await fulfilment.client.post(
+        "/carrier/tracking", json={"tracking_number": tracking_number, "status": "delivered"}
+    )
+    assert reported.status_code == 200
+    assert reported.json()["delivered_at"] == shipment["delivered_at"]
 
 
 async def test_warehouse_steps_emit_packed_then_shipped_and_refuse_out_of_order(
@@ -275,6 +376,95 @@ async def test_address_change_applies_to_unshipped_shipments_only(
     assert (await fulfilment.shipment_in(order_id, "wh-berlin"))["shipping_address"]["city"] == (
         "Lyon"
     )
+    replanned = [
+        event
+        for event in await fulfilment.published(order_id)
+        if isinstance(event, ShipmentReplanned)
+    ]
+    assert [(event.warehouse_id, event.shipping_address) for event in replanned] == [
+        ("wh-berlin", LYON)
+    ]
+
+
+async def test_address_change_replans_each_unshipped_shipment_and_says_so(
+    fulfilment: Fulfilment,
+) -> None:
+    order_id = new_order_id()
+    reserved = stock_reserved(
+        order_id, ("wh-paris", "SKU-A", 1), ("wh-berlin", "SKU-B", 3), speed=ShippingSpeed.EXPRESS
+    )
+    await fulfilment.publish(reserved)
+    await fulfilment.handled(reserved)
+    await fulfilment.client.post(
+        f"/shipments/{(await fulfilment.shipment_in(order_id, 'wh-paris'))['shipment_id']}/pick"
+    )
+
+    changed = address_changed(order_id, BERLIN)
+    await fulfilment.publish(changed)
+    await fulfilment.handled(changed)
+
+    express = RATE_TABLE["express"]
+    replanned = {
+        event.warehouse_id: event
+        for event in await fulfilment.published(order_id)
+        if isinstance(event, ShipmentReplanned)
+    }
+    paris, berlin = replanned["wh-paris"], replanned["wh-berlin"]
+    # France to Germany now: domestic becomes international.
+    assert (paris.carrier, paris.shipping_method, paris.international) == ("dhl", "express", True)
+    assert paris.shipping_cost.amount_minor == (
+        express.international_base + express.international_per_kg
+    )
+    assert paris.previous_carrier == "dhl"
+    assert paris.previous_shipping_cost.amount_minor == (
+        express.domestic_base + express.domestic_per_kg
+    )
+    # Germany to Germany now: international becomes domestic (3 units: 2 started kg).
+    assert berlin.international is False
+    assert berlin.shipping_cost.amount_minor == express.domestic_base + 2 * express.domestic_per_kg
+    assert berlin.previous_shipping_cost.amount_minor == (
+        express.international_base + 2 * express.international_per_kg
+    )
+    assert berlin.shipping_address == BERLIN
+    stored = await fulfilment.shipment(paris.shipment_id)
+    assert (stored["status"], stored["international"]) == ("picked", True)
+    assert stored["shipping_cost"]["amount_minor"] == paris.shipping_cost.amount_minor
+    assert stored["shipping_address"]["city"] == "Berlin"
+
+
+async def test_an_address_given_to_a_pickup_turns_it_into_a_delivery(
+    fulfilment: Fulfilment,
+) -> None:
+    order_id = new_order_id()
+    reserved = stock_reserved(order_id, ("wh-berlin", "SKU-A", 1), address=None)
+    await fulfilment.publish(reserved)
+    await fulfilment.handled(reserved)
+
+    changed = address_changed(order_id, PARIS)
+    await fulfilment.publish(changed)
+    await fulfilment.handled(changed)
+
+    [replanned] = [
+        event
+        for event in await fulfilment.published(order_id)
+        if isinstance(event, ShipmentReplanned)
+    ]
+    standard = RATE_TABLE["standard"]
+    assert (replanned.previous_carrier, replanned.previous_shipping_cost.amount_minor) == (
+        "pickup",
+        0,
+    )
+    assert (replanned.carrier, replanned.shipping_method, replanned.international) == (
+        "laposte",
+        "colissimo",
+        True,
+    )
+    assert replanned.shipping_cost.amount_minor == (
+        standard.international_base + standard.international_per_kg
+    )
+    tracking_number = await ship_through_http(fulfilment, replanned.shipment_id)
+    assert tracking_number.startswith("LP")
+    assert (await fulfilment.shipment(replanned.shipment_id))["status"] == "shipped"
 
 
 async def test_address_changed_before_stock_reserved_addresses_the_new_shipments(
@@ -295,3 +485,29 @@ async def test_address_changed_before_stock_reserved_addresses_the_new_shipments
         if isinstance(event, ShipmentCreated)
     ]
     assert [event.shipping_address for event in created] == [LYON]
+
+
+async def test_shipments_reserved_after_a_change_are_planned_for_the_new_address(
+    fulfilment: Fulfilment,
+) -> None:
+    order_id = new_order_id()
+    changed = address_changed(order_id, BERLIN)
+    await fulfilment.publish(changed)
+    await fulfilment.handled(changed)
+
+    # Reserved for the address the order had before, or for none (collect in store).
+    reserved = stock_reserved(order_id, ("wh-paris", "SKU-A", 1), address=None)
+    await fulfilment.publish(reserved)
+    await fulfilment.handled(reserved)
+
+    [created] = await fulfilment.published(order_id)
+    assert isinstance(created, ShipmentCreated)
+    standard = RATE_TABLE["standard"]
+    assert (created.shipping_address, created.carrier, created.international) == (
+        BERLIN,
+        "laposte",
+        True,
+    )
+    assert created.shipping_cost.amount_minor == (
+        standard.international_base + standard.international_per_kg
+    )

@@ -27,10 +27,12 @@ def order_placed(
     order_id: str,
     quantities: Mapping[str, int],
     *,
-    country: str = "FR",
+    country: str | None = "FR",
     locale: str = "fr",
     speed: ShippingSpeed = ShippingSpeed.EXPRESS,
+    notes: str | None = None,
 ) -> OrderPlaced:
+    """`country=None`: an order without a shipping address (collected in store)."""
     lines = tuple(
         OrderLine(
             line_id=str(number),
@@ -54,7 +56,9 @@ def order_placed(
         subtotal=eur(subtotal),
         shipping_charge=eur(500),
         total=eur(subtotal + 500),
-        shipping_address=Address(
+        shipping_address=None
+        if country is None
+        else Address(
             name="Ada Lovelace",
             line1="1 Main Street",
             city="Somewhere",
@@ -63,6 +67,7 @@ def order_placed(
         ),
         shipping_speed=speed,
         placed_at=datetime(2026, 11, 20, 9, 30, tzinfo=UTC),
+        notes=notes,
     )
 
 

@@ -203,6 +203,64 @@ async def test_order_is_reserved_in_the_nearest_warehouse_that_has_everything(
     assert reservation["status"] == "reserved"
 
 
+async def test_reservation_names_each_warehouse_country_and_carries_the_customer_notes(
+    scene: Scene,
+) -> None:
+    sku = unique("A")
+    await scene.receive(sku, "wh-paris", 2)
+    await scene.receive(sku, "wh-berlin", 2)
+    order = order_placed(unique("ord"), {sku: 3}, country="FR", notes="Ring twice, please")
+
+    await scene.publish(order)
+
+    [reserved] = await scene.for_order(StockReserved, order.order_id)
+    assert sorted(
+        (a.warehouse_id, a.warehouse_country, a.quantity) for a in reserved.allocations
+    ) == [
+        ("wh-berlin", "DE", 1),
+        ("wh-paris", "FR", 2),
+    ]
+    assert reserved.notes == "Ring twice, please"
+
+
+async def test_allocations_name_the_country_the_warehouse_record_has_now(scene: Scene) -> None:
+    warehouse_id, sku = unique("wh"), unique("A")
+    body = {"name": "Border", "country": "NO", "latitude": 59.3, "longitude": 11.6}
+    assert (await scene.client.put(f"/warehouses/{warehouse_id}", json=body)).status_code == 201
+    await scene.receive(sku, warehouse_id, 2)
+    before = order_placed(unique("ord"), {sku: 1})
+    await scene.publish(before)
+    [reserved_before] = await scene.for_order(StockReserved, before.order_id)
+
+    moved = await scene.client.put(f"/warehouses/{warehouse_id}", json={**body, "country": "SE"})
+    assert moved.status_code == 200
+    after = order_placed(unique("ord"), {sku: 1})
+    await scene.publish(after)
+    [reserved_after] = await scene.for_order(StockReserved, after.order_id)
+
+    assert [a.warehouse_country for a in reserved_before.allocations] == ["NO"]
+    assert [a.warehouse_country for a in reserved_after.allocations] == ["SE"]
+
+
+async def test_an_order_collected_in_store_is_sourced_without_a_destination(
+    scene: Scene,
+) -> None:
+    sku = unique("A")
+    await scene.receive(sku, "wh-paris", 5)
+    await scene.receive(sku, "wh-madrid", 5)
+    order = order_placed(unique("ord"), {sku: 2}, country=None)
+
+    await scene.publish(order)
+
+    [reserved] = await scene.for_order(StockReserved, order.order_id)
+    assert reserved.shipping_address is None
+    # No distance to rank by: the first warehouse by id that fills the order.
+    assert [(a.warehouse_id, a.warehouse_country, a.quantity) for a in reserved.allocations] == [
+        ("wh-madrid", "ES", 2)
+    ]
+    assert await scene.levels(sku) == {"wh-madrid": (5, 2), "wh-paris": (5, 0)}
+
+
 async def test_an_order_no_single_warehouse_can_fill_is_split_over_warehouses(scene: Scene) -> None:
     sku = unique("A")
     await scene.receive(sku, "wh-paris", 3)
@@ -276,6 +334,10 @@ async def test_cancellation_releases_what_the_order_holds(scene: Scene) -> None:
     [released] = await scene.for_order(StockReleased, order.order_id)
     assert released.reservation_id == reserved.reservation_id
     assert set(released.allocations) == set(reserved.allocations)
+    assert {(a.warehouse_id, a.warehouse_country) for a in released.allocations} == {
+        ("wh-paris", "FR"),
+        ("wh-berlin", "DE"),
+    }
     assert await scene.levels(sku) == {"wh-berlin": (2, 0), "wh-paris": (2, 0)}
     reservation = await scene.reservation(order.order_id)
     assert (reservation["status"], reservation["cancelled"]) == ("released", True)

@@ -120,6 +120,31 @@ def test_unknown_destination_breaks_ties_by_warehouse_id() -> None:
     assert plan(source({"A": 1}, warehouses, "FR")).warehouse_ids == ("wh-b",)
 
 
+def test_without_a_destination_the_first_warehouse_by_id_that_fills_the_order_wins() -> None:
+    warehouses = [
+        warehouse("wh-c", PARIS, a=5),
+        warehouse("wh-b", NEW_JERSEY, a=5),
+        warehouse("wh-a", MADRID, a=1),
+    ]
+    assert plan(source({"A": 2}, warehouses, None)).warehouse_ids == ("wh-b",)
+
+
+def test_without_a_destination_a_split_breaks_coverage_ties_by_warehouse_id() -> None:
+    outcome = source(
+        {"A": 3, "B": 3},
+        [
+            warehouse("wh-c", PARIS, a=3),
+            warehouse("wh-b", BERLIN, a=3),
+            warehouse("wh-a", MADRID, b=3),
+        ],
+        None,
+    )
+    assert plan(outcome).allocations == (
+        Allocation("wh-a", "B", 3),
+        Allocation("wh-b", "A", 3),
+    )
+
+
 def test_rejects_reservation_when_any_line_is_short() -> None:
     outcome = source(
         {"A": 1, "B": 5},

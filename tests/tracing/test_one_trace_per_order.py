@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from contracts.catalogue import SPANS_TOPIC
-from tests.e2e.flow import WAREHOUSE_COUNTRIES, Flow, channel_order, seed_catalogue, unique
+from tests.e2e.flow import Flow, channel_order, seed_catalogue, unique
 from tests.e2e.system import running_system
 from tests.infrastructure import REPO, Infrastructure
 from tests.kafka_tools import eventually, read_to_end
@@ -31,7 +31,6 @@ async def flow(infrastructure: Infrastructure) -> AsyncIterator[Flow]:
         infrastructure,
         REPO / "reports" / "tracing-logs",
         extra_env={
-            "OMS_WAREHOUSE_COUNTRIES": json.dumps(WAREHOUSE_COUNTRIES),
             "OMS_TRACE_EXPORT": "kafka",
             # Export finished spans every 200 ms rather than every 5 s.
             "OTEL_BSP_SCHEDULE_DELAY": "200",
