@@ -7,6 +7,7 @@ know about is told at once instead of having it silently dropped.
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from decimal import Decimal
 from typing import Annotated, Any, ClassVar
 from uuid import UUID
 
@@ -78,6 +79,12 @@ class Money(ContractModel):
         ge=0, le=10**12, description="Amount in minor units of the currency", examples=[1999]
     )
     currency: CurrencyCode
+
+    def __str__(self) -> str:
+        """`45.39 EUR`, `4600 JPY`: major units with the currency's own number of decimals
+        (ISO 4217), for logs, timelines and summaries."""
+        exponent = iso4217.Currency(self.currency).exponent or 0
+        return f"{Decimal(self.amount_minor).scaleb(-exponent):.{exponent}f} {self.currency}"
 
 
 ENVELOPE_FIELDS = ("event_id", "occurred_at")

@@ -23,8 +23,8 @@ class NotificationChannel(StrEnum):
     WEBHOOK = "webhook"
 
 
-class NotificationOutcome(Event):
-    """Fields both outcomes share. Not an event on its own."""
+class NotificationAbout(Event):
+    """What every notification outcome says of the message. Not an event on its own."""
 
     subject_key: str = Field(
         min_length=1,
@@ -40,17 +40,22 @@ class NotificationOutcome(Event):
         examples=["oms.Shipped.v1"],
     )
     channel: NotificationChannel
+    template: Identifier = Field(description="Template used", examples=["order_shipped"])
+
+    def partition_key(self) -> str:
+        return self.subject_key
+
+
+class NotificationOutcome(NotificationAbout):
+    """Fields of a message that went out, or tried to. Not an event on its own."""
+
     recipient: str = Field(
         min_length=1,
         max_length=512,
         description="E-mail address or webhook URL it went to",
         examples=["ada@example.com"],
     )
-    template: Identifier = Field(description="Template used", examples=["order_shipped"])
     attempts: int = Field(ge=1, le=1000, description="Delivery attempts made, this one included")
-
-    def partition_key(self) -> str:
-        return self.subject_key
 
 
 class NotificationSent(NotificationOutcome):
@@ -63,4 +68,17 @@ class NotificationFailed(NotificationOutcome):
     error: Note = Field(description="Last delivery error", examples=["550 mailbox unavailable"])
 
 
-EVENTS = (NotificationSent, NotificationFailed)
+class NotificationSkipReason(StrEnum):
+    """Why a message was not sent at all: customer_has_no_email, the channel gave no
+    e-mail address (a point-of-sale or draft order, say)."""
+
+    CUSTOMER_HAS_NO_EMAIL = "customer_has_no_email"
+
+
+class NotificationSkipped(NotificationAbout):
+    """A message the event called for was not sent, for good, without an attempt."""
+
+    reason: NotificationSkipReason
+
+
+EVENTS = (NotificationSent, NotificationFailed, NotificationSkipped)

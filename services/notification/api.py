@@ -19,6 +19,7 @@ from services.notification.domain import (
     Channel,
     Notification,
     NotificationStatus,
+    SkipReason,
     WebhookSubscription,
 )
 from services.notification.handlers import subscribable_event_types
@@ -108,12 +109,15 @@ class NotificationView(BaseModel):
     subject_key: str
     channel: Channel
     audience: Audience
-    recipient: str | None = Field(description="None while the customer's address is unknown")
+    recipient: str | None = Field(
+        description="None while the customer's address is unknown, or when they have none"
+    )
     template: str
     status: NotificationStatus
     attempts: int
     next_attempt_at: datetime
     last_error: str | None
+    skip_reason: SkipReason | None = Field(description="Why it was not sent, when skipped")
     created_at: datetime
     updated_at: datetime
     sent_at: datetime | None
@@ -133,6 +137,7 @@ class NotificationView(BaseModel):
             attempts=notification.attempts,
             next_attempt_at=notification.next_attempt_at,
             last_error=notification.last_error,
+            skip_reason=notification.skip_reason,
             created_at=notification.created_at,
             updated_at=notification.updated_at,
             sent_at=notification.sent_at,

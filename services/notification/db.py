@@ -39,6 +39,7 @@ from services.notification.domain import (
     Contact,
     Notification,
     NotificationStatus,
+    SkipReason,
     WebhookSubscription,
 )
 
@@ -48,8 +49,9 @@ contacts = Table(
     "contacts",
     metadata,
     Column("order_id", String(64), primary_key=True),
-    Column("email", String(254), nullable=False),
-    Column("name", String(200), nullable=False),
+    # Either may be absent: a point-of-sale or draft order may come without them.
+    Column("email", String(254)),
+    Column("name", String(200)),
     Column("locale", String(16), nullable=False),
     Column("channel", String(32), nullable=False),
     Column("external_order_id", String(128), nullable=False),
@@ -83,6 +85,7 @@ notifications = Table(
     Column("attempts", Integer, nullable=False, server_default="0"),
     Column("next_attempt_at", DateTime(timezone=True), nullable=False),
     Column("last_error", Text),
+    Column("skip_reason", String(64)),
     Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
     Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
     Column("sent_at", DateTime(timezone=True)),
@@ -260,6 +263,22 @@ async def record_failed(
     )
 
 
+async def record_skipped(
+    connection: AsyncConnection, claimed: Notification, *, reason: SkipReason, now: datetime
+) -> Notification | None:
+    """Marks the claimed notification skipped for good; the claim counted an attempt that
+    was not made, so it is given back."""
+    return await _close_attempt(
+        connection,
+        claimed,
+        status=NotificationStatus.SKIPPED,
+        last_error=None,
+        now=now,
+        skip_reason=reason.value,
+        attempts=claimed.attempts - 1,
+    )
+
+
 @functools.cache
 def _close_attempt_statement(columns: tuple[str, ...]) -> Update:
     return (
@@ -344,6 +363,7 @@ def _notification(row: RowMapping) -> Notification:
         attempts=row["attempts"],
         next_attempt_at=row["next_attempt_at"],
         last_error=row["last_error"],
+        skip_reason=SkipReason(row["skip_reason"]) if row["skip_reason"] is not None else None,
         created_at=row["created_at"],
         updated_at=row["updated_at"],
         sent_at=row["sent_at"],

@@ -4,8 +4,9 @@ Each round claims the due notifications and reads what they need (the customers'
 contacts, the webhooks' subscriptions) in one short transaction (see `db.claim_due`), delivers
 them concurrently with no transaction open (e-mails over a few reused SMTP connections),
 and records every outcome of the round in one unit of work: sent (emitting
-NotificationSent), retried later with exponential backoff, or failed for good after the
-last attempt (emitting NotificationFailed).
+NotificationSent), retried later with exponential backoff, failed for good after the
+last attempt (emitting NotificationFailed), or skipped without an attempt (an e-mail to a
+customer whose order came without an address).
 
 Delivery is at least once. Outcomes that cannot be recorded because the database is
 briefly away are retried for most of the claim's lease, so an outage does not repeat a
@@ -36,7 +37,13 @@ from services.kit.logs import get_logger
 from services.kit.runtime import ServiceRuntime
 from services.notification import service
 from services.notification.delivery import DeliveryRefused, SmtpMailer, post_webhook
-from services.notification.domain import AttemptOutcome, Channel, Notification, RetryPolicy
+from services.notification.domain import (
+    AttemptOutcome,
+    Channel,
+    Notification,
+    RetryPolicy,
+    SkipReason,
+)
 from services.notification.templates import TemplateCatalogue
 
 log = get_logger(__name__)
@@ -104,6 +111,10 @@ class Dispatcher:
         composed: list[tuple[Notification, EmailMessage]] = []
         mailer = self._settings.mailer
         for notification in claimed:
+            skipped = service.skip_reason(notification, context)
+            if skipped is not None:
+                outcomes.append(_skipped(notification, skipped))
+                continue
             try:
                 if notification.recipient is None:
                     raise DeliveryRefused("the recipient is not known")
@@ -208,6 +219,11 @@ def _delivered(claimed: Notification) -> AttemptOutcome:
         channel=claimed.channel.value,
     )
     return AttemptOutcome(claimed)
+
+
+def _skipped(claimed: Notification, reason: SkipReason) -> AttemptOutcome:
+    log.info("notification skipped", notification_id=claimed.notification_id, reason=reason.value)
+    return AttemptOutcome(claimed, skipped=reason)
 
 
 def _failed(

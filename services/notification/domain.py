@@ -1,6 +1,6 @@
 """The notification service's rules, free of I/O: who is told, in which language, how
-amounts and dates read in that language, when a failed delivery is tried again, and how a
-webhook body is signed."""
+dates read in that language, when a failed delivery is tried again, when a message is not
+sent at all, and how a webhook body is signed."""
 
 from __future__ import annotations
 
@@ -21,6 +21,15 @@ class NotificationStatus(StrEnum):
     PENDING = "pending"
     SENT = "sent"
     FAILED = "failed"
+    SKIPPED = "skipped"
+    """Not sent, and never will be, for a reason that is not a failure (`SkipReason`)."""
+
+
+class SkipReason(StrEnum):
+    """Why a notification is not sent."""
+
+    CUSTOMER_HAS_NO_EMAIL = "customer_has_no_email"
+    """The order came without a customer e-mail address (a point-of-sale or draft order)."""
 
 
 class Audience(StrEnum):
@@ -61,6 +70,8 @@ class Notification:
     attempts: int
     next_attempt_at: datetime
     last_error: str | None
+    skip_reason: SkipReason | None
+    """Why it was not sent, when its status is SKIPPED."""
     created_at: datetime
     updated_at: datetime
     sent_at: datetime | None
@@ -68,12 +79,14 @@ class Notification:
 
 @dataclass(frozen=True)
 class AttemptOutcome:
-    """How one delivery attempt ended: delivered when `error` is None, otherwise failed;
-    `final` when trying again cannot help (the webhook's subscription was deleted)."""
+    """How one delivery attempt ended: delivered when neither `error` nor `skipped` is
+    set; failed when `error` is, `final` when trying again cannot help (the webhook's
+    subscription was deleted); not sent at all, for good, when `skipped` says why."""
 
     notification: Notification
     error: str | None = None
     final: bool = False
+    skipped: SkipReason | None = None
 
 
 @dataclass(frozen=True)
@@ -90,11 +103,16 @@ class Contact:
     """How to reach the customer of one order, remembered from its OrderPlaced."""
 
     order_id: str
-    email: str
-    name: str
+    email: str | None
+    """None when the order came without one: nothing is e-mailed to the customer then."""
+    name: str | None
     locale: str
     channel: str
     external_order_id: str
+
+    def skip_reason(self) -> SkipReason | None:
+        """Why an e-mail to this customer is not sent, if it is not."""
+        return SkipReason.CUSTOMER_HAS_NO_EMAIL if self.email is None else None
 
 
 @dataclass(frozen=True)
@@ -127,32 +145,6 @@ def choose_locale(requested: str, available: Collection[str]) -> str:
 
 def language_of(locale: str) -> str:
     return locale.split("-", 1)[0]
-
-
-# Currencies commonly written with a symbol; others are written with their ISO code.
-_CURRENCY_SYMBOLS = {"EUR": "€", "USD": "$", "GBP": "£", "JPY": "¥"}
-_NO_BREAK_SPACE = "\u00a0"
-_NARROW_NO_BREAK_SPACE = "\u202f"
-
-
-def format_money(amount_minor: int, currency: str, exponent: int, locale: str) -> str:
-    """An amount as a reader of the locale's language expects it.
-
-    French: `1 234,56 €` (narrow no-break space between thousands, no-break space before
-    the currency); English and every other language: `€1,234.56`, or `CHF 1,234.56`
-    when the currency has no common symbol. `exponent` is the currency's number of minor
-    digits (2 for EUR, 0 for JPY).
-    """
-    units, minor = divmod(amount_minor, 10**exponent)
-    minor_digits = f"{minor:0{exponent}d}" if exponent else ""
-    symbol = _CURRENCY_SYMBOLS.get(currency)
-    if language_of(locale) == "fr":
-        whole = f"{units:,d}".replace(",", _NARROW_NO_BREAK_SPACE)
-        number = f"{whole},{minor_digits}" if exponent else whole
-        return f"{number}{_NO_BREAK_SPACE}{symbol or currency}"
-    whole = f"{units:,d}"
-    number = f"{whole}.{minor_digits}" if exponent else whole
-    return f"{symbol}{number}" if symbol else f"{currency}{_NO_BREAK_SPACE}{number}"
 
 
 _MONTHS = {

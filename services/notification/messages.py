@@ -4,14 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-import iso4217
-
-from contracts.base import Event, Money
+from contracts.base import Event
 from contracts.events.fulfilment import Delivered, Shipped
 from contracts.events.inventory import LowStockDetected, StockReservationFailed
 from contracts.events.order import OrderCancelled, OrderPlaced
 from contracts.events.returns import RefundIssued, ReturnApproved, ReturnRejected
-from services.notification.domain import Audience, Contact, EmailPlan, format_date, format_money
+from services.notification.domain import Audience, Contact, EmailPlan, format_date
+from services.notification.summaries import order_summary, refund_summary
 
 EMAIL_PLANS: Mapping[type[Event], EmailPlan] = {
     OrderPlaced: EmailPlan("order_placed", Audience.CUSTOMER),
@@ -26,22 +25,20 @@ EMAIL_PLANS: Mapping[type[Event], EmailPlan] = {
 }
 
 
-def money(amount: Money, locale: str) -> str:
-    exponent = iso4217.Currency(amount.currency).exponent or 0
-    return format_money(amount.amount_minor, amount.currency, exponent, locale)
-
-
 def template_variables(event: Event, contact: Contact | None, locale: str) -> dict[str, object]:
     """What the event's template is given. Customer templates also get the customer's name
-    and the order's reference as the customer knows it (the channel's order id)."""
+    (None when the channel did not give one) and the order's reference as the customer
+    knows it (the channel's order id)."""
     variables: dict[str, object] = {}
     if contact is not None:
         variables["customer_name"] = contact.name
         variables["order_reference"] = contact.external_order_id
     match event:
         case OrderPlaced():
-            variables["total"] = money(event.total, locale)
+            summary = order_summary(event, locale)
+            variables["total"] = summary.total
             variables["item_count"] = sum(line.quantity for line in event.lines)
+            variables["order"] = summary
         case OrderCancelled():
             variables["reason"] = event.reason.value
         case Shipped():
@@ -60,7 +57,9 @@ def template_variables(event: Event, contact: Contact | None, locale: str) -> di
             variables["reasons"] = [reason.code.value for reason in event.reasons]
         case RefundIssued():
             variables["return_id"] = event.return_id
-            variables["amount"] = money(event.amount, locale)
+            refund = refund_summary(event, locale)
+            variables["amount"] = refund.total
+            variables["refund"] = refund
         case LowStockDetected():
             variables["sku"] = event.sku
             variables["warehouse_id"] = event.warehouse_id

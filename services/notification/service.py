@@ -21,6 +21,8 @@ from contracts.events.notification import (
     NotificationChannel,
     NotificationFailed,
     NotificationSent,
+    NotificationSkipped,
+    NotificationSkipReason,
 )
 from contracts.events.order import OrderPlaced
 from services.kit.logs import get_logger
@@ -36,6 +38,7 @@ from services.notification.domain import (
     Notification,
     NotificationStatus,
     RetryPolicy,
+    SkipReason,
     WebhookSubscription,
 )
 from services.notification.messages import EMAIL_PLANS, template_variables
@@ -92,7 +95,8 @@ async def record_notifications(
     are told about, and one webhook call per subscription to its type.
 
     A customer e-mail about an order whose OrderPlaced has not arrived yet is recorded
-    without an address; the dispatcher sends it once the address is known.
+    without an address; the dispatcher sends it once the address is known. One to a
+    customer known to have no address is recorded as skipped, with its reason.
     """
     now = datetime.now(UTC)
     payload = event.model_dump_json()
@@ -102,29 +106,42 @@ async def record_notifications(
         "subject_key": event.subject(),
         "payload": payload,
         "status": NotificationStatus.PENDING.value,
+        "skip_reason": None,
         "next_attempt_at": now,
     }
     rows: list[dict[str, Any]] = []
     plan = EMAIL_PLANS.get(type(event))
     if plan is not None:
-        if plan.audience is Audience.CUSTOMER:
+        email: dict[str, Any] = {
+            **common,
+            "notification_id": new_notification_id(),
+            "channel": Channel.EMAIL.value,
+            "audience": plan.audience.value,
+            "template": plan.template,
+            "subscription_id": None,
+        }
+        if plan.audience is not Audience.CUSTOMER:
+            email["recipient"] = recipients.address_of(plan.audience)
+        else:
             contact = await db.contact_of(uow.connection, event.subject())
-            recipient = contact.email if contact is not None else None
+            email["recipient"] = contact.email if contact is not None else None
             if contact is None:
                 log.info("customer address not known yet; the e-mail waits for the order")
-        else:
-            recipient = recipients.address_of(plan.audience)
-        rows.append(
-            {
-                **common,
-                "notification_id": new_notification_id(),
-                "channel": Channel.EMAIL.value,
-                "audience": plan.audience.value,
-                "recipient": recipient,
-                "template": plan.template,
-                "subscription_id": None,
-            }
-        )
+            elif (skipped := contact.skip_reason()) is not None:
+                log.info("customer e-mail skipped", reason=skipped.value)
+                email |= {"status": NotificationStatus.SKIPPED.value, "skip_reason": skipped.value}
+                uow.emit(
+                    NotificationSkipped(
+                        subject_key=event.subject(),
+                        notification_id=email["notification_id"],
+                        cause_event_id=event.event_id,
+                        cause_event_type=event.event_type(),
+                        channel=NotificationChannel.EMAIL,
+                        template=plan.template,
+                        reason=NotificationSkipReason(skipped.value),
+                    )
+                )
+        rows.append(email)
     for subscription in await db.subscriptions_to(uow.connection, event.event_type()):
         rows.append(
             {
@@ -179,6 +196,15 @@ async def delivery_context(
     )
 
 
+def skip_reason(claimed: Notification, context: DeliveryContext) -> SkipReason | None:
+    """Why a claimed notification is not to be sent, if it is not: an e-mail to a
+    customer whose order came without an address (learnt after the e-mail was recorded)."""
+    if claimed.channel is not Channel.EMAIL or claimed.audience is not Audience.CUSTOMER:
+        return None
+    contact = context.contacts.get(claimed.subject_key)
+    return contact.skip_reason() if contact is not None else None
+
+
 def compose_email(
     claimed: Notification,
     context: DeliveryContext,
@@ -203,12 +229,15 @@ async def record_outcomes(
     uow: UnitOfWork, outcomes: Iterable[AttemptOutcome], *, policy: RetryPolicy, now: datetime
 ) -> None:
     """Records how each attempt ended, in one transaction; each outcome under its own
-    cause, so its NotificationSent or NotificationFailed keeps the cause's ids."""
+    cause, so its NotificationSent, NotificationFailed or NotificationSkipped keeps the
+    cause's ids."""
     for outcome in outcomes:
         claimed = outcome.notification
         cause = Cause(event_id=claimed.cause_event_id, correlation_id=str(claimed.cause_event_id))
         with uow.caused_by(cause):
-            if outcome.error is None:
+            if outcome.skipped is not None:
+                await record_skipped(uow, claimed, reason=outcome.skipped, now=now)
+            elif outcome.error is None:
                 await record_delivered(uow, claimed, now=now)
             elif outcome.final:
                 await give_up(uow, claimed, error=outcome.error, now=now)
@@ -224,6 +253,26 @@ async def record_delivered(uow: UnitOfWork, claimed: Notification, *, now: datet
         log.warning("delivery outlived its claim", notification_id=claimed.notification_id)
         return
     uow.emit(NotificationSent(**_outcome(sent)))
+
+
+async def record_skipped(
+    uow: UnitOfWork, claimed: Notification, *, reason: SkipReason, now: datetime
+) -> None:
+    skipped = await db.record_skipped(uow.connection, claimed, reason=reason, now=now)
+    if skipped is None:
+        log.warning("skip outlived its claim", notification_id=claimed.notification_id)
+        return
+    uow.emit(
+        NotificationSkipped(
+            subject_key=skipped.subject_key,
+            notification_id=skipped.notification_id,
+            cause_event_id=skipped.cause_event_id,
+            cause_event_type=skipped.cause_event_type,
+            channel=NotificationChannel(skipped.channel.value),
+            template=skipped.template,
+            reason=NotificationSkipReason(reason.value),
+        )
+    )
 
 
 async def record_failed_attempt(

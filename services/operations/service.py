@@ -22,7 +22,11 @@ from contracts.events.inventory import (
     StockReserved,
     StockRestocked,
 )
-from contracts.events.notification import NotificationFailed, NotificationOutcome
+from contracts.events.notification import (
+    NotificationFailed,
+    NotificationOutcome,
+    NotificationSkipped,
+)
 from contracts.events.order import (
     OrderCancelled,
     OrderCompleted,
@@ -159,7 +163,7 @@ def summarize(event: Event) -> str:
         return f"{event.channel} order {event.external_order_id}, {len(event.lines)} line(s)"
     if isinstance(event, OrderPlaced):
         total = event.total
-        return f"{len(event.lines)} line(s), total {total.amount_minor / 100:.2f} {total.currency}"
+        return f"{len(event.lines)} line(s), total {total}"
     if isinstance(event, OrderRejected):
         return "; ".join(reason.code.value for reason in event.reasons)
     if isinstance(event, OrderCancelled):
@@ -182,13 +186,15 @@ def summarize(event: Event) -> str:
             f"{line.quantity} x {line.sku} ({line.reason_code.value})" for line in event.lines
         )
     if isinstance(event, RefundIssued):
-        return f"{event.amount.amount_minor / 100:.2f} {event.amount.currency}"
+        return str(event.amount)
     if isinstance(event, LowStockDetected):
         return f"{event.sku} in {event.warehouse_id}: {event.available} ≤ {event.threshold}"
     if isinstance(event, NotificationFailed):
         return f"{event.template} to {event.recipient} failed: {event.error}"
     if isinstance(event, NotificationOutcome):
         return f"{event.template} via {event.channel.value}"
+    if isinstance(event, NotificationSkipped):
+        return f"{event.template} not sent: {event.reason.value}"
     return ""
 
 

@@ -29,7 +29,11 @@ from contracts.events.inventory import (
     StockReserved,
     StockRestocked,
 )
-from contracts.events.notification import NotificationFailed, NotificationSent
+from contracts.events.notification import (
+    NotificationFailed,
+    NotificationSent,
+    NotificationSkipped,
+)
 from contracts.events.returns import (
     RefundIssued,
     ReturnApproved,
@@ -79,6 +83,7 @@ def routes(policy: IntakePolicy) -> Routes:
             _route(RefundIssued, service.record_refund),
             _route(NotificationSent, service.record_notification),
             _route(NotificationFailed, _timeline_only),
+            _route(NotificationSkipped, _timeline_only),
         ]
     )
 

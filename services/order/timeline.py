@@ -9,14 +9,11 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
-from decimal import Decimal
 from functools import singledispatch
 from typing import Any
 from uuid import UUID
 
-import iso4217
-
-from contracts.base import Event, Money
+from contracts.base import Event
 from contracts.catalogue import topic_of
 from contracts.events.channel import OrderSubmitted
 from contracts.events.fulfilment import (
@@ -34,7 +31,11 @@ from contracts.events.inventory import (
     StockReserved,
     StockRestocked,
 )
-from contracts.events.notification import NotificationFailed, NotificationSent
+from contracts.events.notification import (
+    NotificationFailed,
+    NotificationSent,
+    NotificationSkipped,
+)
 from contracts.events.order import (
     OrderCancelled,
     OrderCompleted,
@@ -103,12 +104,6 @@ def _fields(event: Event, *names: str) -> dict[str, Any]:
     return dumped
 
 
-def _amount(money: Money) -> str:
-    exponent = iso4217.Currency(money.currency).exponent or 0
-    value = Decimal(money.amount_minor).scaleb(-exponent)
-    return f"{value:.{exponent}f} {money.currency}"
-
-
 def _units(quantities: Iterable[int]) -> str:
     total = sum(quantities)
     return f"{total} unit{'s' if total != 1 else ''}"
@@ -121,7 +116,7 @@ def _units(quantities: Iterable[int]) -> str:
 def _(event: OrderSubmitted) -> Description:
     return Description(
         f"Submitted by {event.channel} as {event.external_order_id}: "
-        f"{len(event.lines)} line(s), {_amount(event.total)}",
+        f"{len(event.lines)} line(s), {event.total!s}",
         {
             **_fields(event, "channel", "external_order_id", "total", "placed_by"),
             "customer_id": event.customer.customer_id,
@@ -133,17 +128,17 @@ def _(event: OrderSubmitted) -> Description:
 @describe.register
 def _(event: OrderPlaced) -> Description:
     discounts = (
-        f", {_amount(event.total_discounts)} off"
+        f", {event.total_discounts!s} off"
         if event.total_discounts and event.total_discounts.amount_minor
         else ""
     )
     tax = (
-        f", tax {_amount(event.total_tax)}{' included' if event.taxes_included else ''}"
+        f", tax {event.total_tax!s}{' included' if event.taxes_included else ''}"
         if event.total_tax and event.total_tax.amount_minor
         else ""
     )
     return Description(
-        f"Order placed: {len(event.lines)} line(s), {_amount(event.total)}{discounts}{tax}",
+        f"Order placed: {len(event.lines)} line(s), {event.total!s}{discounts}{tax}",
         {
             **_fields(
                 event,
@@ -277,8 +272,8 @@ def _(event: ShipmentReplanned) -> Description:
     scope = "international" if event.international else "domestic"
     return Description(
         f"Shipment {event.shipment_id} re-planned for the new address: {event.carrier} "
-        f"{event.shipping_method} ({scope}), {_amount(event.shipping_cost)} "
-        f"(was {event.previous_carrier}, {_amount(event.previous_shipping_cost)})",
+        f"{event.shipping_method} ({scope}), {event.shipping_cost!s} "
+        f"(was {event.previous_carrier}, {event.previous_shipping_cost!s})",
         _fields(
             event,
             "shipment_id",
@@ -387,7 +382,7 @@ def _(event: Returned) -> Description:
 @describe.register
 def _(event: RefundIssued) -> Description:
     return Description(
-        f"Refund {event.refund_id} of {_amount(event.amount)} issued for return {event.return_id}",
+        f"Refund {event.refund_id} of {event.amount!s} issued for return {event.return_id}",
         _fields(event, "refund_id", "return_id", "amount", "policy"),
     )
 
@@ -410,6 +405,14 @@ def _(event: NotificationFailed) -> Description:
     return Description(
         f"{event.channel.value} '{event.template}' to {event.recipient} failed: {event.error}",
         _fields(event, *_NOTIFICATION_FIELDS, "recipient", "error"),
+    )
+
+
+@describe.register
+def _(event: NotificationSkipped) -> Description:
+    return Description(
+        f"{event.channel.value} '{event.template}' not sent: {event.reason.value}",
+        _fields(event, "notification_id", "channel", "template", "cause_event_type", "reason"),
     )
 
 

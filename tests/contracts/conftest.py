@@ -38,7 +38,13 @@ from contracts.events.inventory import (
     StockReserved,
     StockRestocked,
 )
-from contracts.events.notification import NotificationChannel, NotificationFailed, NotificationSent
+from contracts.events.notification import (
+    NotificationChannel,
+    NotificationFailed,
+    NotificationSent,
+    NotificationSkipped,
+    NotificationSkipReason,
+)
 from contracts.events.order import (
     CancellationReason,
     FinalStatus,
@@ -337,6 +343,10 @@ def _samples() -> list[Event]:
         NotificationSent(**NOTIFICATION_FIELDS),
         NotificationFailed(
             **NOTIFICATION_FIELDS | {"attempts": 5}, error="550 mailbox unavailable"
+        ),
+        NotificationSkipped(
+            **{k: v for k, v in NOTIFICATION_FIELDS.items() if k not in ("recipient", "attempts")},
+            reason=NotificationSkipReason.CUSTOMER_HAS_NO_EMAIL,
         ),
     ]
 

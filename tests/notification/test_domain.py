@@ -1,5 +1,5 @@
-"""The notification rules, without I/O: language choice, amounts and dates, retries,
-signatures."""
+"""The notification rules, without I/O: language choice, dates, retries, skipped
+e-mails, signatures."""
 
 from __future__ import annotations
 
@@ -10,19 +10,18 @@ from datetime import UTC, date, datetime, timedelta
 import pytest
 
 from services.notification.domain import (
+    Contact,
     GiveUp,
     RetryAt,
     RetryPolicy,
+    SkipReason,
     choose_locale,
     format_date,
-    format_money,
     locale_candidates,
     message_id,
     webhook_signature,
 )
 
-NBSP = "\u00a0"
-NARROW_NBSP = "\u202f"
 NOW = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)
 
 
@@ -49,32 +48,26 @@ def test_chooses_the_most_specific_locale_a_template_exists_in(
     assert choose_locale(requested, available) == chosen
 
 
-def test_formats_euros_the_french_way() -> None:
-    assert format_money(1234, "EUR", 2, "fr") == f"12,34{NBSP}€"
-    assert (
-        format_money(123456789, "EUR", 2, "fr-CA") == f"1{NARROW_NBSP}234{NARROW_NBSP}567,89{NBSP}€"
-    )
-    assert format_money(5, "EUR", 2, "fr") == f"0,05{NBSP}€"
-
-
-def test_formats_amounts_the_english_way_for_english_and_other_languages() -> None:
-    assert format_money(1234, "EUR", 2, "en") == "€12.34"
-    assert format_money(123456789, "USD", 2, "en-US") == "$1,234,567.89"
-    assert format_money(1234, "GBP", 2, "de") == "£12.34"
-
-
-def test_formats_currencies_without_minor_units_or_symbol() -> None:
-    assert format_money(1500, "JPY", 0, "en") == "¥1,500"
-    assert format_money(1500, "JPY", 0, "fr") == f"1{NARROW_NBSP}500{NBSP}¥"
-    assert format_money(1999, "CHF", 2, "en") == f"CHF{NBSP}19.99"
-    assert format_money(1999, "CHF", 2, "fr") == f"19,99{NBSP}CHF"
-    assert format_money(12345, "KWD", 3, "en") == f"KWD{NBSP}12.345"
-
-
 def test_formats_dates_in_the_reader_language() -> None:
     assert format_date(date(2026, 8, 1), "fr-CA") == "1 août 2026"
     assert format_date(date(2026, 8, 1), "en") == "1 August 2026"
     assert format_date(date(2026, 8, 1), "es") == "1 August 2026"
+
+
+def contact(email: str | None) -> Contact:
+    return Contact(
+        order_id="ord_1",
+        email=email,
+        name=None,
+        locale="fr",
+        channel="pos",
+        external_order_id="POS-1",
+    )
+
+
+def test_a_customer_without_an_email_address_is_not_emailed() -> None:
+    assert contact(None).skip_reason() is SkipReason.CUSTOMER_HAS_NO_EMAIL
+    assert contact("ada@example.com").skip_reason() is None
 
 
 def test_retry_delay_doubles_from_the_base_delay() -> None:

@@ -4,6 +4,7 @@ server and a real webhook endpoint in the test process."""
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import hashlib
 import hmac
 import json
@@ -16,16 +17,25 @@ from typing import Any
 
 import httpx
 import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+from sqlalchemy import Connection, text
 
 from contracts.base import Event
-from contracts.events.notification import NotificationFailed, NotificationSent
+from contracts.events.notification import (
+    NotificationAbout,
+    NotificationFailed,
+    NotificationSent,
+    NotificationSkipped,
+    NotificationSkipReason,
+)
 from services.kit.runtime import ServiceRuntime
 from services.kit.topics import TopicNames
 from services.notification import db, service
 from services.notification.app import NotificationSettings, create_app
 from services.notification.delivery import SmtpMailer
 from services.notification.dispatcher import Dispatcher, DispatchSettings
-from services.notification.domain import AttemptOutcome, Notification, RetryPolicy
+from services.notification.domain import AttemptOutcome, Notification, RetryPolicy, SkipReason
 from services.notification.templates import TemplateCatalogue
 from tests.infrastructure import Infrastructure
 from tests.kafka_tools import eventually
@@ -238,6 +248,113 @@ async def test_shipment_seen_before_its_order_is_told_once_the_order_arrives(
     assert len(notifications) == 2
 
 
+async def test_an_order_without_email_sends_the_customer_nothing_and_tells_teams_and_webhooks(
+    system: System,
+) -> None:
+    order = new_order_id()
+    path = f"/hooks/{order}"
+    created = await system.client.post(
+        "/webhook-subscriptions",
+        json={
+            "url": f"{system.webhooks.base_url}{path}",
+            "secret": SECRET,
+            "event_types": ["oms.OrderPlaced.v1"],
+        },
+    )
+    assert created.status_code == 201
+    placed = samples.point_of_sale_order(order)
+    try:
+        await system.publish(
+            placed, samples.stock_reservation_failed(order), samples.order_cancelled(order)
+        )
+
+        async def all_settled() -> bool:
+            notifications = await system.notifications(order)
+            return len(notifications) == 4 and all(
+                n["status"] in ("sent", "skipped") for n in notifications
+            )
+
+        await eventually(all_settled, timeout=30)
+    finally:
+        await system.client.delete(f"/webhook-subscriptions/{created.json()['subscription_id']}")
+    notifications = {n["template"]: n for n in await system.notifications(order)}
+    assert set(notifications) == {
+        "order_placed",
+        "order_cancelled",
+        "stock_reservation_failed",
+        "webhook",
+    }
+    for template in ("order_placed", "order_cancelled"):
+        skipped = notifications[template]
+        assert (skipped["status"], skipped["skip_reason"]) == ("skipped", "customer_has_no_email")
+        assert (skipped["recipient"], skipped["attempts"], skipped["last_error"]) == (None, 0, None)
+    assert notifications["stock_reservation_failed"]["status"] == "sent"
+    assert notifications["webhook"]["status"] == "sent"
+    [alert] = [message for message in system.mail.messages if order in message["Subject"]]
+    assert alert["To"] == "operations@example.com"
+    [call] = system.webhooks.calls_to(path)
+    assert call.headers["X-OMS-Event-Id"] == str(placed.event_id)
+    await asyncio.sleep(QUIET_SECONDS)
+    assert not any(
+        placed.external_order_id in message["Subject"] for message in system.mail.messages
+    )
+    outcomes = await system.outcomes(order)
+    assert sorted(described(outcomes)) == [
+        ("NotificationSent", "stock_reservation_failed"),
+        ("NotificationSent", "webhook"),
+        ("NotificationSkipped", "order_cancelled"),
+        ("NotificationSkipped", "order_placed"),
+    ]
+    assert {event.reason for event in outcomes if isinstance(event, NotificationSkipped)} == {
+        NotificationSkipReason.CUSTOMER_HAS_NO_EMAIL
+    }
+    async with system.runtime.engine.connect() as connection:
+        contact = await db.contact_of(connection, order)
+    assert contact is not None
+    assert (contact.email, contact.name, contact.locale) == (None, None, "fr")
+
+
+def described(outcomes: list[Event]) -> list[tuple[str, str]]:
+    """(event type, template) of each notification outcome."""
+    assert all(isinstance(event, NotificationAbout) for event in outcomes)
+    return [
+        (type(event).__name__, event.template)
+        for event in outcomes
+        if isinstance(event, NotificationAbout)
+    ]
+
+
+async def test_an_email_waiting_for_an_order_without_email_is_skipped_once_the_order_arrives(
+    system: System,
+) -> None:
+    order = new_order_id()
+
+    await system.publish(samples.shipped(order))
+
+    async def waiting_for_address() -> bool:
+        return [n["status"] for n in await system.notifications(order)] == ["pending"]
+
+    await eventually(waiting_for_address, timeout=30)
+
+    await system.publish(samples.point_of_sale_order(order))
+
+    async def skipped() -> bool:
+        found = await system.notifications(order, status="skipped")
+        return sorted(n["template"] for n in found) == ["order_placed", "order_shipped"]
+
+    await eventually(skipped, timeout=30)
+    [shipment] = await system.notifications(order, status="skipped", limit="1")
+    assert (shipment["skip_reason"], shipment["attempts"]) == ("customer_has_no_email", 0)
+    await asyncio.sleep(QUIET_SECONDS)
+    assert not any(order in message["Subject"] for message in system.mail.messages)
+    assert [n["status"] for n in await system.notifications(order)] == ["skipped", "skipped"]
+    outcomes = await system.outcomes(order)
+    assert sorted(described(outcomes)) == [
+        ("NotificationSkipped", "order_placed"),
+        ("NotificationSkipped", "order_shipped"),
+    ]
+
+
 async def test_recording_an_event_again_keeps_one_message_per_recipient(system: System) -> None:
     """Beyond the inbox: the (event, recipient, channel) constraint itself, for a known
     recipient and for a customer whose address is not known yet."""
@@ -321,6 +438,51 @@ async def test_an_outcome_that_cannot_be_recorded_does_not_hold_back_the_round(
     [left] = await system.notifications(broken_sku)
     assert (left["status"], left["attempts"]) == ("pending", 1)
     assert await system.outcomes(broken_sku) == []
+
+
+async def test_the_migrations_create_exactly_the_tables_of_the_code(system: System) -> None:
+    ours = set(db.metadata.tables)
+
+    def ours_only(name: str | None, kind: str, parents: dict[str, str | None]) -> bool:
+        # The database also holds the kit's outbox and inbox: they are not ours to check.
+        table = name if kind == "table" else parents.get("table_name")
+        return table is None or table in ours
+
+    def differences(connection: Connection) -> list[Any]:
+        context = MigrationContext.configure(
+            connection, opts={"compare_type": True, "include_name": ours_only}
+        )
+        return list(compare_metadata(context, db.metadata))
+
+    async with system.runtime.engine.connect() as connection:
+        assert await connection.run_sync(differences) == []
+        assert await connection.scalar(text("SELECT count(*) FROM alembic_version")) == 2
+
+
+async def test_a_skip_recorded_after_its_claim_was_lost_changes_nothing(system: System) -> None:
+    sku = f"SKU-{uuid.uuid4().hex[:8]}"
+    claimed = await claimed_notification(system, sku, recipient=None)
+    overtaken = dataclasses.replace(claimed, attempts=claimed.attempts - 1)
+    policy = RetryPolicy(max_attempts=3, base_delay=timedelta(seconds=1))
+    reason = SkipReason.CUSTOMER_HAS_NO_EMAIL
+
+    async with system.runtime.unit_of_work() as uow:
+        await service.record_outcomes(
+            uow, [AttemptOutcome(overtaken, skipped=reason)], policy=policy, now=datetime.now(UTC)
+        )
+    [left] = await system.notifications(sku)
+    assert (left["status"], left["attempts"], left["skip_reason"]) == ("pending", 1, None)
+
+    async with system.runtime.unit_of_work() as uow:
+        await service.record_outcomes(
+            uow, [AttemptOutcome(claimed, skipped=reason)], policy=policy, now=datetime.now(UTC)
+        )
+    [skipped] = await system.notifications(sku)
+    assert (skipped["status"], skipped["attempts"], skipped["skip_reason"]) == (
+        "skipped",
+        0,
+        "customer_has_no_email",
+    )
 
 
 async def test_webhook_subscriber_receives_a_signed_post(system: System) -> None:
