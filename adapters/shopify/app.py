@@ -39,6 +39,7 @@ from adapters.publisher import ChannelPublisher, FieldProblem, InvalidOrder, Pub
 from adapters.shopify.deliveries import DeliveryLog
 from adapters.shopify.mapping import UnmappablePayload, map_order
 from adapters.shopify.settings import ShopifySettings
+from adapters.shopify.sku import SkuFallback
 
 log = logging.getLogger(__name__)
 
@@ -69,6 +70,7 @@ class Receiver:
     settings: ShopifySettings
     publisher: ChannelPublisher
     deliveries: DeliveryLog
+    sku_fallback: SkuFallback
 
 
 def create_app(settings: ShopifySettings | None = None) -> FastAPI:
@@ -83,6 +85,7 @@ def create_app(settings: ShopifySettings | None = None) -> FastAPI:
             client_id=f"oms-{settings.channel}-receiver",
         ),
         deliveries=DeliveryLog(settings.deliveries_path),
+        sku_fallback=SkuFallback(settings.sku_fallback),
     )
 
     @asynccontextmanager
@@ -135,7 +138,12 @@ async def _handle(receiver: Receiver, request: Request) -> JSONResponse:
     except (UnicodeDecodeError, ValueError) as error:
         return _invalid(request, "json", [FieldProblem("payload", f"not JSON: {error}")])
     try:
-        order = map_order(payload, channel=settings.channel)
+        order = map_order(
+            payload,
+            channel=settings.channel,
+            money=settings.money,
+            sku_fallback=receiver.sku_fallback,
+        )
     except UnmappablePayload as unmappable:
         return _invalid(request, "mapping", unmappable.problems)
     except InvalidOrder as invalid:

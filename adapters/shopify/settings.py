@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import AliasChoices, Field, SecretStr
+from pydantic import AliasChoices, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from adapters.shopify.reader import MoneyLeg
+from adapters.shopify.sku import DEFAULT_SKU_FALLBACK, PLACEHOLDERS, SkuFallback
 from contracts.events.common import Channel
 
 
@@ -25,6 +27,16 @@ class ShopifySettings(BaseSettings):
         "the key of the X-Shopify-Hmac-Sha256 signature",
     )
     channel: Channel = Field(default="shopify", description="Channel name on the orders")
+    money: MoneyLeg = Field(
+        default=MoneyLeg.SHOP,
+        description="Which of Shopify's amounts to read: `shop` (the shop currency, which "
+        "the ERP posts in) or `presentment` (the currency the buyer paid in)",
+    )
+    sku_fallback: str = Field(
+        default=DEFAULT_SKU_FALLBACK.template,
+        description="The SKU of a line without one, from its ids: "
+        + ", ".join(f"{{{placeholder}}}" for placeholder in PLACEHOLDERS),
+    )
     kafka_bootstrap_servers: str = Field(
         default="127.0.0.1:9092",
         validation_alias=AliasChoices("KAFKA_BOOTSTRAP_SERVERS", "OMS_KAFKA_BOOTSTRAP_SERVERS"),
@@ -48,3 +60,9 @@ class ShopifySettings(BaseSettings):
         "up on a delivery after 5 seconds",
     )
     max_body_bytes: int = Field(default=2 * 1024 * 1024, gt=0)
+
+    @field_validator("sku_fallback")
+    @classmethod
+    def _sku_fallback_makes_skus(cls, template: str) -> str:
+        SkuFallback(template)  # raises ValueError, naming what is wrong
+        return template

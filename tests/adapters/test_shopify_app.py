@@ -7,16 +7,20 @@ from __future__ import annotations
 import json
 import uuid
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
 from fastapi import FastAPI
 
 from adapters.shopify.app import WEBHOOK_PATH, create_app, signature, signature_matches
+from adapters.shopify.reader import MoneyLeg
 from adapters.shopify.settings import ShopifySettings
 from contracts.wire import header_map
+from tests.adapters.shopify import body as fixture_body
 from tests.adapters.shopify_payloads import shopify_order, signed_headers
 from tests.adapters.stand_in import StandInProducer, publisher_with
 
@@ -47,9 +51,9 @@ def settings(tmp_path: Path, **changes: object) -> ShopifySettings:
     return ShopifySettings(**(values | changes))  # type: ignore[arg-type]
 
 
-@pytest.fixture
-async def receiver(tmp_path: Path) -> AsyncIterator[Receiver]:
-    app = create_app(settings(tmp_path))
+@asynccontextmanager
+async def running(receiver_settings: ShopifySettings) -> AsyncIterator[Receiver]:
+    app = create_app(receiver_settings)
     producer = StandInProducer()
     app.state.receiver.publisher = publisher_with(producer, source="/shopify")
     async with (
@@ -57,6 +61,16 @@ async def receiver(tmp_path: Path) -> AsyncIterator[Receiver]:
         httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://r") as client,
     ):
         yield Receiver(app, client, producer)
+
+
+@pytest.fixture
+async def receiver(tmp_path: Path) -> AsyncIterator[Receiver]:
+    async with running(settings(tmp_path)) as started:
+        yield started
+
+
+def published(receiver: Receiver) -> list[dict[str, Any]]:
+    return [json.loads(value or b"") for _topic, _key, value, _headers in receiver.producer.sent]
 
 
 def body_of(payload: object) -> bytes:
@@ -72,6 +86,36 @@ def test_signature_is_base64_hmac_sha256_of_the_raw_body() -> None:
     assert not signature_matches("other", b'{"id":1}', signature("secret", b'{"id":1}'))
     assert not signature_matches("secret", b'{"id":1}', None)
     assert not signature_matches("secret", b'{"id":1}', "é not base64")
+
+
+async def test_an_order_without_any_email_is_accepted(receiver: Receiver) -> None:
+    payload = shopify_order(email="", contact_email=None, customer=None)
+
+    answer = await receiver.deliver(body_of(payload))
+
+    assert (answer.status_code, answer.json()["status"]) == (200, "accepted")
+    [order] = published(receiver)
+    assert order["customer"]["email"] is None
+
+
+async def test_ids_past_2_to_the_53_arrive_exact(receiver: Receiver) -> None:
+    answer = await receiver.deliver(fixture_body("pos_without_email_or_address"))
+
+    assert answer.json() == {"status": "accepted", "external_order_id": "7344915628103945217"}
+    [order] = published(receiver)
+    assert [line["line_id"] for line in order["lines"]] == ["9007199254740993", "9007199254741217"]
+
+
+async def test_the_money_leg_and_sku_fallback_come_from_the_settings(tmp_path: Path) -> None:
+    chosen = settings(tmp_path, money="presentment", sku_fallback="v-{variant_id}")
+    async with running(chosen) as receiver:
+        await receiver.deliver(fixture_body("presentment_currency"))
+        await receiver.deliver(fixture_body("line_without_sku"))
+
+        presentment, without_sku = published(receiver)
+
+    assert (presentment["currency"], presentment["total"]["amount_minor"]) == ("CAD", 11114)
+    assert without_sku["lines"][0]["sku"] == "v-48230193847561"
 
 
 async def test_a_signed_order_is_published_and_accepted(receiver: Receiver) -> None:
@@ -160,6 +204,16 @@ async def test_missing_line_items_are_422_naming_the_field(receiver: Receiver) -
     assert receiver.producer.sent == []
 
 
+async def test_a_custom_line_without_variant_is_422_naming_the_line(receiver: Receiver) -> None:
+    line = {**shopify_order()["line_items"][0], "sku": "", "variant_id": None}
+
+    answer = await receiver.deliver(body_of(shopify_order(line_items=[line])))
+
+    assert answer.status_code == 422
+    assert [problem["field"] for problem in answer.json()["problems"]] == ["line_items.0.sku"]
+    assert receiver.producer.sent == []
+
+
 async def test_an_order_breaking_the_contract_is_422_with_contract_fields(
     receiver: Receiver,
 ) -> None:
@@ -242,3 +296,26 @@ def test_settings_need_the_webhook_secret(monkeypatch: pytest.MonkeyPatch) -> No
         8010,
         "shopify",
     )
+    assert (from_env.money, from_env.sku_fallback) == (
+        MoneyLeg.SHOP,
+        "shopify-variant:{variant_id}",
+    )
+
+
+def test_settings_read_the_money_leg_and_check_the_sku_fallback(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("OMS_SHOPIFY_WEBHOOK_SECRET", "from-env")
+    monkeypatch.setenv("OMS_SHOPIFY_MONEY", "presentment")
+    monkeypatch.setenv("OMS_SHOPIFY_SKU_FALLBACK", "shopify:{product_id}-{variant_id}")
+    assert (ShopifySettings().money, ShopifySettings().sku_fallback) == (
+        MoneyLeg.PRESENTMENT,
+        "shopify:{product_id}-{variant_id}",
+    )
+    monkeypatch.setenv("OMS_SHOPIFY_SKU_FALLBACK", "shopify:{handle}")
+    with pytest.raises(ValueError, match="sku_fallback"):
+        ShopifySettings()
+    monkeypatch.setenv("OMS_SHOPIFY_SKU_FALLBACK", "shopify:{variant_id}")
+    monkeypatch.setenv("OMS_SHOPIFY_MONEY", "euros")
+    with pytest.raises(ValueError, match="money"):
+        ShopifySettings()

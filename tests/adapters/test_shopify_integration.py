@@ -17,6 +17,7 @@ import pytest
 from adapters.shopify.app import WEBHOOK_PATH, create_app
 from adapters.shopify.settings import ShopifySettings
 from tests.adapters.order_scene import OrderScene, running_order_service
+from tests.adapters.shopify import CASES, NAMES, case, load
 from tests.adapters.shopify_payloads import shopify_order, signed_headers
 from tests.infrastructure import Infrastructure
 
@@ -46,7 +47,8 @@ def new_shopify_order() -> dict[str, Any]:
 async def scene(
     infrastructure: Infrastructure, tmp_path_factory: pytest.TempPathFactory
 ) -> AsyncIterator[Scene]:
-    async with running_order_service(infrastructure, ["LAMP-ARC", "MUG-STONE"]) as orders:
+    skus = ["LAMP-ARC", "MUG-STONE", *(sku for known in CASES for sku in known.skus)]
+    async with running_order_service(infrastructure, skus) as orders:
         settings = ShopifySettings(
             webhook_secret=SECRET,
             kafka_bootstrap_servers=infrastructure.kafka_bootstrap_servers,
@@ -126,3 +128,33 @@ async def test_a_payload_without_line_items_is_422_naming_the_field(scene: Scene
     assert answer.status_code == 422
     assert answer.json()["problems"] == [{"field": "line_items", "problem": "missing"}]
     assert await scene.orders.inbound_records(f"shopify:{payload['id']}") == []
+
+
+async def test_an_order_without_email_customer_or_address_is_placed(scene: Scene) -> None:
+    payload = shopify_order(
+        id=random.randrange(10**12, 10**13),
+        email="",
+        contact_email=None,
+        customer=None,
+        shipping_address=None,
+        billing_address=None,
+    )
+
+    answer = await scene.deliver(payload, webhook_id=str(uuid.uuid4()))
+
+    assert answer.status_code == 200, answer.text
+    summary = await scene.orders.placed("shopify", str(payload["id"]))
+    assert (summary["status"], summary["total"]["amount_minor"]) == ("placed", 7820)
+
+
+@pytest.mark.parametrize("name", NAMES)
+async def test_every_fixture_is_placed_with_shopifys_total(scene: Scene, name: str) -> None:
+    payload = load(name) | {"id": random.randrange(10**12, 10**13)}
+
+    answer = await scene.deliver(payload, webhook_id=str(uuid.uuid4()))
+
+    assert answer.status_code == 200, answer.text
+    summary = await scene.orders.placed("shopify", str(payload["id"]))
+    expected = case(name)
+    assert summary["status"] == "placed", summary
+    assert summary["total"] == {"amount_minor": expected.total_minor, "currency": expected.currency}
