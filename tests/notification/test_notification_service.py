@@ -17,9 +17,7 @@ from typing import Any
 
 import httpx
 import pytest
-from alembic.autogenerate import compare_metadata
-from alembic.migration import MigrationContext
-from sqlalchemy import Connection, text
+from sqlalchemy import text
 
 from contracts.base import Event
 from contracts.events.notification import (
@@ -46,6 +44,7 @@ from tests.notification.receivers import (
     free_port,
     smtp_server,
 )
+from tests.schema import differences_from_the_code
 from tests.service_harness import (
     events_on,
     fresh_namespace,
@@ -441,21 +440,8 @@ async def test_an_outcome_that_cannot_be_recorded_does_not_hold_back_the_round(
 
 
 async def test_the_migrations_create_exactly_the_tables_of_the_code(system: System) -> None:
-    ours = set(db.metadata.tables)
-
-    def ours_only(name: str | None, kind: str, parents: dict[str, str | None]) -> bool:
-        # The database also holds the kit's outbox and inbox: they are not ours to check.
-        table = name if kind == "table" else parents.get("table_name")
-        return table is None or table in ours
-
-    def differences(connection: Connection) -> list[Any]:
-        context = MigrationContext.configure(
-            connection, opts={"compare_type": True, "include_name": ours_only}
-        )
-        return list(compare_metadata(context, db.metadata))
-
+    assert await differences_from_the_code(system.runtime.engine, db.metadata) == []
     async with system.runtime.engine.connect() as connection:
-        assert await connection.run_sync(differences) == []
         assert await connection.scalar(text("SELECT count(*) FROM alembic_version")) == 2
 
 

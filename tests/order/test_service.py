@@ -10,9 +10,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from alembic.autogenerate import compare_metadata
-from alembic.migration import MigrationContext
-from sqlalchemy import Connection, text
+from sqlalchemy import text
 
 from contracts.base import Money
 from contracts.events.channel import OrderSubmitted
@@ -61,6 +59,7 @@ from tests.order.scene import (
     stock_reserved,
     submitted,
 )
+from tests.schema import differences_from_the_code
 
 pytestmark = pytest.mark.integration
 
@@ -821,19 +820,6 @@ async def test_notifications_about_the_order_are_recorded(scene: Scene) -> None:
 
 
 async def test_the_migration_creates_exactly_the_tables_of_the_code(scene: Scene) -> None:
-    ours = set(db.metadata.tables)
-
-    def ours_only(name: str | None, kind: str, parents: dict[str, str | None]) -> bool:
-        # The database also holds the kit's outbox and inbox: they are not ours to check.
-        table = name if kind == "table" else parents.get("table_name")
-        return table is None or table in ours
-
-    def differences(connection: Connection) -> list[Any]:
-        context = MigrationContext.configure(
-            connection, opts={"compare_type": True, "include_name": ours_only}
-        )
-        return list(compare_metadata(context, db.metadata))
-
+    assert await differences_from_the_code(scene.database, db.metadata) == []
     async with scene.database.connect() as connection:
-        assert await connection.run_sync(differences) == []
         assert await connection.scalar(text("SELECT count(*) FROM alembic_version")) == 2

@@ -13,9 +13,7 @@ from typing import Any
 import httpx
 import pytest
 from alembic import command
-from alembic.autogenerate import compare_metadata
-from alembic.migration import MigrationContext
-from sqlalchemy import Connection, func, select, text
+from sqlalchemy import func, select, text
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from contracts.base import Event, Money
@@ -49,6 +47,7 @@ from services.returns.app import MIGRATIONS, ReturnsSettings, create_app
 from services.returns.domain import REFUND_POLICY
 from tests.infrastructure import Infrastructure
 from tests.kafka_tools import eventually
+from tests.schema import differences_from_the_code
 from tests.service_harness import (
     events_on,
     fresh_namespace,
@@ -811,21 +810,7 @@ async def test_refunds_prices_that_include_tax_with_the_tax_within(scene: Scene)
 
 
 async def test_the_migrations_create_exactly_the_tables_of_the_code(scene: Scene) -> None:
-    ours = set(db.metadata.tables)
-
-    def ours_only(name: str | None, kind: str, parents: dict[str, str | None]) -> bool:
-        # The database also holds the kit's outbox and inbox: they are not ours to check.
-        table = name if kind == "table" else parents.get("table_name")
-        return table is None or table in ours
-
-    def differences(connection: Connection) -> list[Any]:
-        context = MigrationContext.configure(
-            connection, opts={"compare_type": True, "include_name": ours_only}
-        )
-        return list(compare_metadata(context, db.metadata))
-
-    async with scene.database.connect() as connection:
-        assert await connection.run_sync(differences) == []
+    assert await differences_from_the_code(scene.database, db.metadata) == []
 
 
 async def stored_before_paid_amounts(database_url: str, order_id: str) -> AsyncEngine:
