@@ -55,9 +55,10 @@ Sku = Annotated[
     Field(
         min_length=1,
         max_length=64,
-        pattern=r"^[A-Za-z0-9][A-Za-z0-9._:-]*$",
-        description="Stock keeping unit (a colon allowed, for a channel's own namespaced ids "
-        "such as `shopify-variant:4455`)",
+        pattern=r"^[A-Za-z0-9](?:[A-Za-z0-9._:+ -]*[A-Za-z0-9._:+-])?$",
+        description="Stock keeping unit: letters, digits and `. _ : + -`, with spaces inside "
+        "(not at either end), as shops name their SKUs (`TEE RED-M`, "
+        "`shopify-variant:4455`); no `/` or `#`, so that it fits in a URL path as it is",
     ),
 ]
 Identifier = Annotated[

@@ -23,9 +23,12 @@ from contracts.events.pricing import (
     Title,
 )
 
+USER_ASSIGNED_COUNTRIES = frozenset({"XK"})
+"""Codes outside ISO 3166-1 that carriers and shops use all the same: XK, Kosovo."""
+
 
 def _known_country(code: str) -> str:
-    if pycountry.countries.get(alpha_2=code) is None:
+    if code not in USER_ASSIGNED_COUNTRIES and pycountry.countries.get(alpha_2=code) is None:
         raise ValueError(f"{code!r} is not an ISO 3166-1 alpha-2 country code")
     return code
 

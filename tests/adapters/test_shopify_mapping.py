@@ -507,7 +507,7 @@ def test_a_custom_line_without_variant_is_reported_under_the_default_template() 
         ("{variant_id!r}", "is not one of"),
         ("{variant_id:>30}", "is not one of"),
         ("no-placeholder", "uses no placeholder"),
-        ("sku {variant_id}", "does not make a valid SKU"),
+        ("sku/{variant_id}", "does not make a valid SKU"),
         ("x" * 50 + "{variant_id}", "does not make a valid SKU"),
         ("{variant_id", "SKU template"),
     ],
