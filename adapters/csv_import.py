@@ -87,7 +87,7 @@ Computed, in minor units:
   line_total       = unit_price x quantity; subtotal = sum of line_total
   order discount   shared in proportion to each line's line_total -
                    line_discount, rounded down; the units left over go one
-                   each to the largest lines first
+                   each to the lines that lost most to rounding
   discounted_total = line_total - line_discount - its order discount share
   shipping line    price = shipping_charge;
                    discounted_price = price - shipping_discount

@@ -44,8 +44,8 @@ Computed, in minor units:
 - `line_total = unit_price * quantity`; `subtotal = Σ line_total`;
 - each line's share of the order discount: `order_discount * a / Σ a`, where `a` is a
   line's `line_total - line_discount`, rounded down; the minor units left over go one
-  each to the lines with the largest `a` first (the earlier line among equals), so the
-  shares add up to `order_discount` exactly;
+  each to the lines that lost most to rounding (the largest `a`, then the earlier line,
+  among equals), so the shares add up to `order_discount` exactly;
 - `discounted_total = line_total - line_discount - the line's order-discount share`;
 - the shipping line: `price = shipping_charge`,
   `discounted_price = price - shipping_discount`;
@@ -73,15 +73,15 @@ from __future__ import annotations
 
 import csv
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from decimal import ROUND_HALF_UP, Decimal, localcontext
+from decimal import Decimal
 from typing import Any, TextIO
 
 from pydantic import TypeAdapter, ValidationError
 
-from adapters.money import NotAnAmount, currency_exponent, to_minor_units
+from adapters.money import NotAnAmount, allocate, currency_exponent, tax_amount, to_minor_units
 from adapters.publisher import FieldProblem, InvalidOrder, validate_order
 from contracts.events.channel import OrderSubmitted
 from contracts.events.common import ShippingSpeed
@@ -284,40 +284,6 @@ class Feed:
     @property
     def orders_rejected(self) -> int:
         return len({rejected.row.external_order_id for rejected in self.rejected})
-
-
-def allocate(amount: int, weights: Sequence[int]) -> list[int]:
-    """`amount` shared in proportion to `weights`: each share rounded down, then the minor
-    units left over given one each to the largest weights first (the earlier among
-    equals), so the shares add up to `amount` exactly. No share exceeds its weight, as
-    `amount` may not exceed Σ weights."""
-    whole = sum(weights)
-    if amount > whole:
-        raise ValueError(f"cannot share {amount} over weights adding up to {whole}")
-    if amount == 0:
-        return [0] * len(weights)
-    shares = [amount * weight // whole for weight in weights]
-    # Each share lost less than one unit to rounding down, so fewer units are left over
-    # than there are lines with a weight: the largest take them.
-    largest_first = sorted(range(len(weights)), key=lambda index: -weights[index])
-    for index in largest_first[: amount - sum(shares)]:
-        shares[index] += 1
-    return shares
-
-
-def tax_amount(taxed: int, rate: str, *, included: bool) -> int:
-    """The tax at `rate` (a decimal fraction as text) on `taxed` minor units, rounded half
-    up to the minor unit: `taxed * rate` when the tax is added on top, and when `taxed`
-    includes it, the tax inside: `taxed * rate / (1 + rate)`."""
-    fraction = Decimal(rate)
-    with localcontext() as context:
-        # Products are exact at this precision; a quotient is kept to far more digits
-        # than its distance from a half can be small, so none is rounded as a false half.
-        context.prec = 60
-        tax = Decimal(taxed) * fraction
-        if included:
-            tax /= 1 + fraction
-        return int(tax.to_integral_value(rounding=ROUND_HALF_UP))
 
 
 def parse_feed(stream: TextIO, *, channel: str, submitted_at: datetime) -> Feed:

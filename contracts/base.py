@@ -28,7 +28,10 @@ def utc_now() -> datetime:
 
 
 def _to_utc(moment: datetime) -> datetime:
-    return moment.astimezone(UTC)
+    try:
+        return moment.astimezone(UTC)
+    except OverflowError:  # 0001-01-01T00:00+02:00 is before the first UTC moment Python has
+        raise ValueError("outside the range of dates in UTC") from None
 
 
 def _known_currency(code: str) -> str:

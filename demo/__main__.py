@@ -4,7 +4,6 @@ the running system, showing each order's status live until every one has finishe
 from __future__ import annotations
 
 import asyncio
-import random
 import time
 import uuid
 from collections import Counter
@@ -18,12 +17,11 @@ from rich.console import Console, Group
 from rich.live import Live
 from rich.table import Table
 
+from adapters.publisher import inbound_topic
 from contracts.base import Money
-from contracts.catalogue import topic_of
-from contracts.events.channel import OrderSubmitted
-from contracts.events.common import Address, Customer, OrderLine, ShippingSpeed
 from contracts.wire import encode
-from demo.catalogue import CUSTOMERS, PRODUCTS, WAREHOUSES
+from demo.catalogue import PRODUCTS, WAREHOUSES
+from demo.shop import CHANNEL, WebShop
 
 FINISHED = {"delivered", "cancelled", "rejected", "returned", "partially_returned"}
 STATUS_ORDER = (
@@ -38,7 +36,6 @@ STATUS_ORDER = (
     "cancelled",
     "rejected",
 )
-CHANNEL = "webshop"
 console = Console()
 
 
@@ -47,7 +44,7 @@ class Demo:
         self.urls = urls
         self.bootstrap = bootstrap
         self.run_id = run_id
-        self.random = random.Random(run_id)
+        self.shop = WebShop(run_id)
         self.handled: set[str] = set()
         self.actions: list[str] = []
 
@@ -86,47 +83,6 @@ class Demo:
                             },
                         )
                     ).raise_for_status()
-
-    def order(self, number: int) -> OrderSubmitted:
-        customer = self.random.choice(CUSTOMERS)
-        products = self.random.sample(PRODUCTS, k=self.random.choice((1, 1, 2, 3)))
-        lines = tuple(
-            OrderLine(
-                line_id=f"{index}",
-                sku=product.sku,
-                quantity=quantity,
-                unit_price=Money(amount_minor=product.unit_price_minor, currency="EUR"),
-                line_total=Money(amount_minor=product.unit_price_minor * quantity, currency="EUR"),
-            )
-            for index, product in enumerate(products, start=1)
-            for quantity in [self.random.choice((1, 1, 2))]
-        )
-        subtotal = sum(line.line_total.amount_minor for line in lines)
-        shipping = 0 if subtotal > 10_000 else 590
-        return OrderSubmitted(
-            channel=CHANNEL,
-            external_order_id=f"demo-{self.run_id}-{number:04d}",
-            customer=Customer(
-                customer_id=f"cus-{customer.slug}",
-                email=f"{customer.slug}@example.com",
-                name=customer.name,
-                locale=customer.locale,
-            ),
-            lines=lines,
-            currency="EUR",
-            subtotal=Money(amount_minor=subtotal, currency="EUR"),
-            shipping_charge=Money(amount_minor=shipping, currency="EUR"),
-            total=Money(amount_minor=subtotal + shipping, currency="EUR"),
-            shipping_address=Address(
-                name=customer.name,
-                line1=customer.street,
-                city=customer.city,
-                postal_code=customer.postal_code,
-                country=customer.country,
-            ),
-            shipping_speed=self.random.choice(list(ShippingSpeed)),
-            submitted_at=datetime.now(UTC),
-        )
 
     async def statuses(self) -> dict[str, dict[str, Any]]:
         async with self.client("order") as order:
@@ -193,8 +149,12 @@ class Demo:
                     ]
                 },
             )
-        amount = (received.json().get("refund") or {}).get("amount_minor", 0)
-        return f"returned {first['quantity']} x {first['sku']}, refund €{amount / 100:.2f}"
+        if received.status_code != 200:
+            return f"receipt refused ({received.status_code})"
+        refund = received.json()["refund"]
+        amount = Money(amount_minor=refund["amount_minor"], currency=refund["currency"])
+        tax = Money(amount_minor=refund["tax_amount_minor"], currency=refund["currency"])
+        return f"returned {first['quantity']} x {first['sku']}, refund {amount} (VAT {tax})"
 
     def view(self, orders: dict[str, dict[str, Any]], submitted: int, total: int) -> Group:
         counts = Counter(summary["status"] for summary in orders.values())
@@ -211,7 +171,12 @@ class Demo:
 
 
 async def run(
-    orders: int, rate: float, wait_seconds: float, urls: dict[str, str], bootstrap: str
+    orders: int,
+    rate: float,
+    wait_seconds: float,
+    urls: dict[str, str],
+    bootstrap: str,
+    namespace: str,
 ) -> int:
     demo = Demo(urls, bootstrap, run_id=uuid.uuid4().hex[:6])
     console.print("Loading warehouses, products and stock …")
@@ -223,10 +188,10 @@ async def run(
     try:
         with Live(demo.view({}, 0, orders), console=console, refresh_per_second=4) as live:
             for number in range(orders):
-                submitted = demo.order(number)
+                submitted = demo.shop.order(number, submitted_at=datetime.now(UTC))
                 record = encode(submitted, source="/demo/webshop")
                 await producer.send_and_wait(
-                    topic_of(OrderSubmitted),
+                    inbound_topic(namespace),
                     value=record.value,
                     key=record.key,
                     headers=record.headers,
@@ -252,6 +217,7 @@ async def run(
         f"{finished} of {orders} orders finished their flow. "
         "Emails sent to customers: .local/logs/mail.log"
     )
+    console.print(f"Sold: {demo.shop.takings()}")
     console.print("Operations dashboard: http://127.0.0.1:8006")
     return 0 if finished == orders else 1
 
@@ -261,12 +227,15 @@ def main(
     rate: Annotated[float, typer.Option(help="Orders submitted per second")] = 3.0,
     timeout: Annotated[float, typer.Option(help="Seconds to wait for every order")] = 120,
     bootstrap: Annotated[str, typer.Option(envvar="KAFKA_BOOTSTRAP_SERVERS")] = "127.0.0.1:9092",
+    namespace: Annotated[
+        str, typer.Option(envvar="OMS_TOPIC_NAMESPACE", help="Topic namespace of the services")
+    ] = "",
     order_url: str = "http://127.0.0.1:8001",
     inventory_url: str = "http://127.0.0.1:8002",
     returns_url: str = "http://127.0.0.1:8004",
 ) -> None:
     urls = {"order": order_url, "inventory": inventory_url, "returns": returns_url}
-    raise typer.Exit(asyncio.run(run(orders, rate, timeout, urls, bootstrap)))
+    raise typer.Exit(asyncio.run(run(orders, rate, timeout, urls, bootstrap, namespace)))
 
 
 if __name__ == "__main__":

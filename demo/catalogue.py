@@ -1,5 +1,6 @@
-"""Demo data: warehouses in three countries, eight products, and stock levels chosen so
-that some orders ship from one warehouse, some split, and a few run out of stock."""
+"""Demo data: warehouses in France and Germany, eight products (their prices include
+VAT), stock levels chosen so that some orders ship from one warehouse, some split, and a
+few run out of stock, and the customers who order them."""
 
 from __future__ import annotations
 
@@ -59,3 +60,15 @@ CUSTOMERS = (
     DemoCustomer("ada", "Ada Lovelace", "en", "GB", "London", "SW1A 1AA", "10 Downing Street"),
     DemoCustomer("elodie", "Élodie Petit", "fr", "BE", "Bruxelles", "1000", "Rue Neuve 12"),
 )
+
+NOTES = {
+    "fr": (
+        "Merci de laisser le colis chez la gardienne.",
+        "C'est un cadeau : pas de facture dans le colis, s'il vous plaît.",
+    ),
+    "en": (
+        "Please ring twice, the bell is faint.",
+        "It is a present: please leave the invoice out of the parcel.",
+    ),
+}
+"""What customers write in the order's note field, by their locale."""

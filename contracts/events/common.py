@@ -184,6 +184,7 @@ class OrderLine(ContractModel):
     )
     discount_allocations: tuple[DiscountAllocation, ...] = Field(
         default=(),
+        strict=False,
         max_length=100,
         description="What each discount took off this line, order-level discounts' shares included",
     )
@@ -193,7 +194,10 @@ class OrderLine(ContractModel):
         "discounts (tax included when the order's taxes_included). Absent means line_total",
     )
     tax_lines: tuple[TaxLine, ...] = Field(
-        default=(), max_length=50, description="Taxes on this line, after its discounts"
+        default=(),
+        strict=False,
+        max_length=50,
+        description="Taxes on this line, after its discounts",
     )
 
 
@@ -239,15 +243,19 @@ class OrderPricing(ContractModel):
     the first contract version (no discounts, no tax) still reads the same."""
 
     discounts: tuple[Discount, ...] = Field(
-        default=(), max_length=100, description="Every discount applied to the order"
+        default=(), strict=False, max_length=100, description="Every discount applied to the order"
     )
     shipping_lines: tuple[ShippingLine, ...] = Field(
         default=(),
+        strict=False,
         max_length=20,
         description="Shipping methods paid for; when present, shipping_charge = Σ price",
     )
     charges: tuple[Charge, ...] = Field(
-        default=(), max_length=20, description="Tips, duties and other fees the customer paid"
+        default=(),
+        strict=False,
+        max_length=20,
+        description="Tips, duties and other fees the customer paid",
     )
     taxes_included: bool = Field(
         default=False,

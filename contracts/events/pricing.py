@@ -17,6 +17,9 @@ from `OrderPlaced` alone:
 
 Prices include tax when the order says `taxes_included` (European shops, usually), and
 exclude it otherwise (tax is then added on top, as in most of North America).
+
+Lists are tuples that also take a list when validated from Python objects rather than
+JSON (`strict=False`): an HTTP request body reaches the model that way.
 """
 
 from __future__ import annotations
@@ -166,7 +169,7 @@ class ShippingLine(ContractModel):
     code: Title | None = Field(default=None, description="The channel's code for the method")
     price: Money = Field(description="Price of the shipping before discounts")
     discount_allocations: tuple[DiscountAllocation, ...] = Field(
-        default=(), max_length=100, description="What shipping discounts took off"
+        default=(), strict=False, max_length=100, description="What shipping discounts took off"
     )
     discounted_price: Money | None = Field(
         default=None,
@@ -174,7 +177,7 @@ class ShippingLine(ContractModel):
         "shipping (tax included when the order's `taxes_included`)",
     )
     tax_lines: tuple[TaxLine, ...] = Field(
-        default=(), max_length=50, description="Taxes on the shipping"
+        default=(), strict=False, max_length=50, description="Taxes on the shipping"
     )
 
 
@@ -194,7 +197,7 @@ class Charge(ContractModel):
     title: Title = Field(examples=["Tip", "Import duties"])
     amount: Money = Field(description="The charge (tax included when the order's taxes_included)")
     tax_lines: tuple[TaxLine, ...] = Field(
-        default=(), max_length=50, description="Taxes on the charge"
+        default=(), strict=False, max_length=50, description="Taxes on the charge"
     )
 
 
@@ -236,10 +239,13 @@ class ChannelPayment(ContractModel):
         examples=["paid", "authorized"],
     )
     gateways: tuple[GatewayName, ...] = Field(
-        default=(), max_length=20, description="Gateways the customer paid through"
+        default=(), strict=False, max_length=20, description="Gateways the customer paid through"
     )
     transactions: tuple[PaymentTransaction, ...] = Field(
-        default=(), max_length=100, description="The channel's transactions, when it sends them"
+        default=(),
+        strict=False,
+        max_length=100,
+        description="The channel's transactions, when it sends them",
     )
     outstanding: Money | None = Field(
         default=None, description="What the customer still owes, when the channel says"

@@ -160,11 +160,11 @@ async def submit_order(
         await _record_submission(uow, submitted, result, cause)
         return result
     sellable = await db.sellable_skus(connection, {line.sku for line in submitted.lines})
-    submission = _submission(submitted)
+    submission = intake_submission(submitted)
     rejections = intake.rejections(
         submission,
         sellable_skus=sellable,
-        address_rejections=_address_rejections(
+        address_rejections=shipping_address_rejections(
             submitted.shipping_address, policy.deliverable_countries
         ),
     )
@@ -407,7 +407,8 @@ STORED_PRICING = set(OrderPricing.model_fields) - {"total_discounts", "total_tax
 """The money fields kept as one JSON document; the two totals have columns of their own."""
 
 
-def _submission(submitted: OrderSubmitted) -> intake.Submission:
+def intake_submission(submitted: OrderSubmitted) -> intake.Submission:
+    """The submission as the intake rules read it (amounts and discounts, nothing else)."""
     return intake.Submission(
         currency=submitted.currency,
         lines=tuple(
@@ -473,7 +474,7 @@ def _maybe_money(money: Money | None) -> intake.Money | None:
     return None if money is None else _money(money)
 
 
-def _address_rejections(
+def shipping_address_rejections(
     address: Address | None, deliverable_countries: frozenset[str]
 ) -> list[intake.Rejection]:
     """An order without a shipping address is collected at the warehouse: nothing to check."""
@@ -874,7 +875,7 @@ async def change_shipping_address(
     refusal = domain.address_change(OrderStatus(order["status"]))
     if refusal is not None:
         return refusal
-    problems = _address_rejections(shipping_address, policy.deliverable_countries)
+    problems = shipping_address_rejections(shipping_address, policy.deliverable_countries)
     if problems:
         return UndeliverableAddress(tuple(problems))
     new_address = shipping_address.model_dump(mode="json")
