@@ -18,8 +18,9 @@ from `OrderPlaced` alone:
 Prices include tax when the order says `taxes_included` (European shops, usually), and
 exclude it otherwise (tax is then added on top, as in most of North America).
 
-Lists are tuples that also take a list when validated from Python objects rather than
-JSON (`strict=False`): an HTTP request body reaches the model that way.
+Lists, enumerations and times nested here are also read from Python objects as JSON
+gives them (a list, a string: `strict=False`), because an HTTP request body reaches the
+models that way; everything else stays strict.
 """
 
 from __future__ import annotations
@@ -107,7 +108,7 @@ class Discount(ContractModel):
         description="Id of the discount within the order; allocations refer to it",
         examples=["0"],
     )
-    kind: DiscountKind
+    kind: DiscountKind = Field(strict=False)
     code: Title | None = Field(
         default=None, description="The code entered, for a `code` discount", examples=["SPRING10"]
     )
@@ -115,7 +116,7 @@ class Discount(ContractModel):
         description="What the customer was shown: the code, or the discount's name",
         examples=["SPRING10", "Buy 2, save 5 %"],
     )
-    value_type: DiscountValueType
+    value_type: DiscountValueType = Field(strict=False)
     percentage: Percentage | None = Field(
         default=None, description="The percentage off, for a `percentage` discount"
     )
@@ -124,7 +125,7 @@ class Discount(ContractModel):
         description="The amount off as the discount states it, for a `fixed_amount` discount "
         "(what it took off in all is the sum of its allocations)",
     )
-    target: DiscountTarget
+    target: DiscountTarget = Field(strict=False)
 
     @model_validator(mode="after")
     def _value_matches_its_type(self) -> Discount:
@@ -144,7 +145,9 @@ class DiscountAllocation(ContractModel):
         description="The order's discount this comes from (`discounts[].discount_id`); "
         "absent for a discount that exists only on this line",
     )
-    kind: DiscountKind = Field(description="The discount's kind (the same as the discount's)")
+    kind: DiscountKind = Field(
+        strict=False, description="The discount's kind (the same as the discount's)"
+    )
     title: Title = Field(
         description="The discount's title or code (the same as the discount's)",
         examples=["SPRING10"],
@@ -193,7 +196,7 @@ class ChargeKind(StrEnum):
 class Charge(ContractModel):
     """Money the customer paid that is neither goods nor shipping."""
 
-    kind: ChargeKind
+    kind: ChargeKind = Field(strict=False)
     title: Title = Field(examples=["Tip", "Import duties"])
     amount: Money = Field(description="The charge (tax included when the order's taxes_included)")
     tax_lines: tuple[TaxLine, ...] = Field(
@@ -218,7 +221,7 @@ class PaymentTransaction(ContractModel):
     authorization: Title | None = Field(
         default=None, description="The gateway's authorization reference, when it gave one"
     )
-    processed_at: UtcDatetime | None = None
+    processed_at: UtcDatetime | None = Field(default=None, strict=False)
 
 
 class PaymentTerms(ContractModel):
@@ -226,7 +229,9 @@ class PaymentTerms(ContractModel):
 
     name: Title = Field(description="The terms as named", examples=["Net 30"])
     due_in_days: int | None = Field(default=None, ge=0, le=3650, examples=[30])
-    due_at: UtcDatetime | None = Field(default=None, description="When payment is due")
+    due_at: UtcDatetime | None = Field(
+        default=None, strict=False, description="When payment is due"
+    )
 
 
 class ChannelPayment(ContractModel):

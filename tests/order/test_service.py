@@ -210,6 +210,18 @@ async def test_a_discounted_taxed_order_is_placed_with_every_amount_an_erp_posts
     assert view["payment"]["financial_status"] == "paid"
 
 
+async def test_a_discounted_taxed_order_is_taken_over_http_too(scene: Scene) -> None:
+    body = {**discounted_taxed_fields(), "channel": "b2b", "placed_by": "rep:jdoe"}
+
+    response = await scene.client.post("/orders", json=body, headers=new_key())
+
+    assert response.status_code == 201, response.text
+    view = response.json()
+    assert view["total"]["amount_minor"] == 3090
+    assert view["total_discounts"]["amount_minor"] == 400
+    assert view["lines"][1]["discount_allocations"][0]["title"] == "SPRING10"
+
+
 async def test_an_order_whose_amounts_do_not_add_up_is_rejected_naming_both_numbers(
     scene: Scene,
 ) -> None:
