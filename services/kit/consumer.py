@@ -147,6 +147,7 @@ def subscribe(
     committer: OffsetCommitter | None = None,
     max_batch: int = 100,
     batch_wait_ms: int = 10,
+    title: str | None = None,
 ) -> OffsetCommitter:
     """Subscribes the pipeline; the returned committer must be flushed before the broker
     stops, or the last offsets are committed by nobody (and consumed again at restart).
@@ -166,7 +167,7 @@ def subscribe(
         decoder=_raw_bodies,
         # A batch is a few short transactions; a stall this long means the process is stuck.
         max_poll_interval_ms=120_000,
-        title=f"{group_id} consumer",
+        title=title or f"{group_id} consumer",
         listener=_CommitBeforeRebalance(committer),
     )
 

@@ -48,6 +48,17 @@ _MARK_SENT = (
 )
 
 
+def _not_sampled(traceparent: str | None) -> bool:
+    """A W3C `traceparent` (`00-<trace id>-<span id>-<flags>`) whose sampled flag is off."""
+    if traceparent is None:
+        return False
+    flags = traceparent.rsplit("-", 1)[-1]
+    try:
+        return len(flags) == 2 and not int(flags, 16) & 1
+    except ValueError:  # not a traceparent: let the publish span start a trace
+        return False
+
+
 def relay_lock_id(service: str) -> int:
     """A stable advisory-lock id per service (crc32 fits PostgreSQL's bigint key)."""
     return zlib.crc32(f"oms-outbox-relay:{service}".encode())
@@ -141,22 +152,18 @@ class OutboxRelay:
         deliveries = []
         for row in rows:
             stored = {name: value for name, value in row.headers}
-            with self._tracer.start_as_current_span(
-                f"{row.topic} publish",
-                context=context_from_headers(stored),
-                kind=SpanKind.PRODUCER,
-                attributes={
-                    "messaging.system": "kafka",
-                    "messaging.destination.name": row.topic,
-                    "messaging.kafka.message.key": row.key,
-                    **order_span_attributes(stored),
-                },
-            ):
-                trace = current_trace_headers()
-            headers = [
-                (name, value.encode()) for name, value in row.headers if name not in TRACE_HEADERS
-            ]
-            headers.extend((name, value.encode()) for name, value in trace.items())
+            if _not_sampled(stored.get("traceparent")):
+                # Nobody records this trace: pass its context on as stored, with no span.
+                headers = [(name, value.encode()) for name, value in row.headers]
+            else:
+                headers = [
+                    (name, value.encode())
+                    for name, value in row.headers
+                    if name not in TRACE_HEADERS
+                ]
+                headers.extend(
+                    (name, value.encode()) for name, value in self._publish_span(row, stored)
+                )
             # send() only enqueues; awaiting all deliveries together keeps batches flowing.
             deliveries.append(
                 await self._producer.send(
@@ -164,6 +171,24 @@ class OutboxRelay:
                 )
             )
         await asyncio.gather(*deliveries)
+
+    def _publish_span(
+        self, row: Row[Any, Any, Any, Any, Any], stored: dict[str, str]
+    ) -> list[tuple[str, str]]:
+        """The trace headers of the record: those of its publish span, a child of the
+        context stored with the event."""
+        with self._tracer.start_as_current_span(
+            f"{row.topic} publish",
+            context=context_from_headers(stored),
+            kind=SpanKind.PRODUCER,
+            attributes={
+                "messaging.system": "kafka",
+                "messaging.destination.name": row.topic,
+                "messaging.kafka.message.key": row.key,
+                **order_span_attributes(stored),
+            },
+        ):
+            return list(current_trace_headers().items())
 
     async def mark_sent(self, ids: list[int]) -> None:
         async with self._engine.begin() as connection:

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import asyncpg
 import uvicorn
 from fastapi import APIRouter, FastAPI, Response
 from fastapi.responses import PlainTextResponse
@@ -23,12 +24,13 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from services.kit import migrations
+from services.kit.batch import Router
 from services.kit.consumer import OffsetCommitter, subscribe
 from services.kit.dead_letters import DeadLetterPublisher
 from services.kit.kafka import ResilientProducer, create_producer
 from services.kit.logs import configure_logging, get_logger
 from services.kit.metrics import Metrics
-from services.kit.pipeline import EventPipeline, InvalidRecordHandler, Routes
+from services.kit.pipeline import EventPipeline, InvalidRecordHandler
 from services.kit.relay import OutboxRelay
 from services.kit.settings import ServiceSettings
 from services.kit.span_export import kafka_span_exporter
@@ -44,7 +46,8 @@ class ServiceDefinition:
     name: str
     migrations: Path
     """The service's own Alembic versions folder (the kit's runs beside it)."""
-    routes: Routes
+    router: Router[Any] | None
+    """The consumed events the service applies, and how (None: it consumes nothing)."""
     topics: Sequence[str] | None = None
     """Topics to consume (catalogue names); by default those the catalogue lists."""
     invalid_record_handler: InvalidRecordHandler | None = None
@@ -57,6 +60,19 @@ def create_engine(database_url: str) -> AsyncEngine:
     # with the server fails its first statement as a transient error, which is retried on a
     # fresh connection after SQLAlchemy has invalidated the pool.
     return create_async_engine(database_url, pool_size=10, max_overflow=20)
+
+
+async def create_pool(database_url: str, service: str) -> asyncpg.Pool:
+    """asyncpg connections for applying consumed batches, without SQLAlchemy's per-statement
+    work. Custom plans always: a prepared statement over arrays (`= ANY($1)`, `unnest`)
+    switches to a generic plan after five runs, and for batches of a hundred that plan
+    cost four times as much CPU here (117 µs against 433 µs per event, measured)."""
+    return await asyncpg.create_pool(
+        database_url.replace("postgresql+asyncpg://", "postgresql://", 1),
+        min_size=1,
+        max_size=4,
+        server_settings={"plan_cache_mode": "force_custom_plan", "application_name": service},
+    )
 
 
 class ServiceRuntime:
@@ -80,6 +96,7 @@ class ServiceRuntime:
         self.tracer_provider = create_tracer_provider(
             definition.name,
             otlp_endpoint=settings.otel_exporter_otlp_endpoint,
+            sample_ratio=settings.trace_sample_ratio,
             extra_processors=[
                 *span_processors,
                 *([BatchSpanProcessor(self.span_exporter)] if self.span_exporter else []),
@@ -105,7 +122,9 @@ class ServiceRuntime:
         # aiokafka clients bind to the running event loop, so they are made in start().
         self.producer: ResilientProducer | None = None
         self.relay: OutboxRelay | None = None
-        self.offsets: OffsetCommitter | None = None
+        self.offsets: list[OffsetCommitter] = []
+        self.pool: asyncpg.Pool | None = None
+        """The consumer's connections: batches run on asyncpg directly (see create_pool)."""
         self._tasks: list[asyncio.Task[None]] = []
 
     def unit_of_work(self, cause: Cause | None = None) -> UnitOfWork:
@@ -143,11 +162,15 @@ class ServiceRuntime:
             idle_seconds=settings.relay_idle_seconds,
         )
         self._tasks.append(asyncio.create_task(self.relay.run(), name="outbox-relay"))
-        if self.topics:
+        if self.topics and self.definition.router is not None:
+            self.pool = await create_pool(settings.database_url, self.definition.name)
             pipeline = EventPipeline(
                 service=self.definition.name,
+                connect=self.pool.acquire,
+                router=self.definition.router,
+                source=self.source,
                 unit_of_work=self.unit_of_work,
-                routes=self.definition.routes,
+                on_committed=self._wake,
                 dead_letters=DeadLetterPublisher(
                     self.producer,
                     settings.group_id,
@@ -160,15 +183,22 @@ class ServiceRuntime:
                 topic_names=self.topic_names,
                 tracer=self.tracer,
             )
-            self.offsets = subscribe(
-                self.broker,
-                pipeline,
-                topics=self.topics,
-                group_id=self.topic_names.consumer_group(settings.group_id),
-                from_beginning=settings.consume_from_beginning,
-                max_batch=settings.consumer_batch_size,
-                batch_wait_ms=settings.consumer_batch_wait_ms,
-            )
+            # Consumers of one group share out the partitions: batches of different
+            # partitions are in flight at once, so one commit's latency does not bound the
+            # service's throughput; each partition is still applied in order.
+            self.offsets = [
+                subscribe(
+                    self.broker,
+                    pipeline,
+                    topics=self.topics,
+                    group_id=self.topic_names.consumer_group(settings.group_id),
+                    from_beginning=settings.consume_from_beginning,
+                    max_batch=settings.consumer_batch_size,
+                    batch_wait_ms=settings.consumer_batch_wait_ms,
+                    title=f"{settings.group_id} consumer {instance + 1}",
+                )
+                for instance in range(settings.consumers)
+            ]
             await self.broker.start()
         for job in self.definition.background:
             self._tasks.append(asyncio.create_task(job(self), name=job.__name__))
@@ -176,9 +206,9 @@ class ServiceRuntime:
 
     async def stop(self) -> None:
         # Stop taking new events first, then let the relay finish its current batch.
-        if self.offsets is not None:
+        for offsets in self.offsets:
             with contextlib.suppress(Exception):  # what is not committed is consumed again
-                await self.offsets.flush()
+                await offsets.flush()
         await self.broker.stop()
         for task in reversed(self._tasks):
             task.cancel()
@@ -187,6 +217,8 @@ class ServiceRuntime:
         self._tasks.clear()
         if self.producer is not None:
             await self.producer.stop()
+        if self.pool is not None:
+            await self.pool.close()
         await self.engine.dispose()
         self.tracer_provider.shutdown()
         if self.span_exporter is not None:

@@ -43,6 +43,13 @@ class ServiceSettings(BaseSettings):
         gt=0,
         description="Most records applied in one transaction (1: a transaction per record)",
     )
+    consumers: int = Field(
+        default=2,
+        ge=1,
+        le=16,
+        description="Consumers of the service's group in one process (OMS_CONSUMERS): "
+        "batches of different partitions applied at the same time",
+    )
     consumer_batch_wait_ms: int = Field(
         default=10, ge=0, description="How long an idle consumer waits for a first record"
     )
@@ -61,6 +68,14 @@ class ServiceSettings(BaseSettings):
 
     log_level: str = "INFO"
     log_json: bool = True
+    trace_sample_ratio: float = Field(
+        default=0.1,
+        ge=0,
+        le=1,
+        description="Share of traces recorded (OMS_TRACE_SAMPLE_RATIO): whole traces, decided "
+        "where a trace starts (an order's submission, a command) and followed by every "
+        "service through `traceparent`",
+    )
     otel_exporter_otlp_endpoint: str | None = Field(
         default=None,
         validation_alias=AliasChoices("OTEL_EXPORTER_OTLP_ENDPOINT", "OMS_OTLP_ENDPOINT"),

@@ -16,6 +16,7 @@ from opentelemetry.context import Context
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import SpanProcessor, TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor
+from opentelemetry.sdk.trace.sampling import ParentBased, TraceIdRatioBased
 from opentelemetry.trace import SpanKind, Status, StatusCode
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -33,10 +34,16 @@ def create_tracer_provider(
     *,
     otlp_endpoint: str | None,
     extra_processors: Sequence[SpanProcessor] = (),
+    sample_ratio: float = 1.0,
 ) -> TracerProvider:
     """A provider per service (not the global one), so several services can share a
-    process in tests without their spans mixing."""
-    provider = TracerProvider(resource=Resource.create({"service.name": f"oms-{service}"}))
+    process in tests without their spans mixing. Whole traces are sampled: a trace is
+    kept or not where it starts (by its id, at `sample_ratio`), and every span after
+    follows its parent's decision, in this service and the next."""
+    provider = TracerProvider(
+        resource=Resource.create({"service.name": f"oms-{service}"}),
+        sampler=ParentBased(TraceIdRatioBased(sample_ratio)),
+    )
     if otlp_endpoint:
         from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
 

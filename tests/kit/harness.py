@@ -6,18 +6,22 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable, Sequence
 from pathlib import Path
+from typing import Any
 
+import asyncpg
 from aiokafka import AIOKafkaProducer
 from faststream.kafka import KafkaBroker
 from opentelemetry.sdk.trace import TracerProvider
-from sqlalchemy import Column, MetaData, String, Table, Uuid, func, insert, select
+from opentelemetry.trace import Tracer
+from sqlalchemy import Column, MetaData, String, Table, Uuid, func, select
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from contracts.base import Event
 from contracts.events.order import OrderConfirmed
 from services.kit import migrations
+from services.kit.batch import Context, Router
 from services.kit.consumer import subscribe
 from services.kit.dead_letters import DeadLetterPublisher
 from services.kit.kafka import ResilientProducer
@@ -50,10 +54,34 @@ def sample_event(order_id: str) -> OrderConfirmed:
     return OrderConfirmed(order_id=order_id, reservation_id=f"res-{order_id}")
 
 
-async def record_effect(uow: UnitOfWork, event: Event) -> None:
-    await uow.connection.execute(
-        insert(effects).values(event_id=event.event_id, order_id=event.subject())
-    )
+EFFECT_ROW = "INSERT INTO effects (event_id, order_id) VALUES ($1, $2)"
+
+
+def rows_router(
+    insert_row: str = EFFECT_ROW,
+    *,
+    row_of: Callable[[Event], tuple[Any, ...]] = lambda event: (event.event_id, event.subject()),
+    before_each: Callable[[Event], None] = lambda _event: None,
+) -> Router[list[Event]]:
+    """A router applying OrderConfirmed: each event becomes a row (`insert_row` with the
+    values `row_of` gives), in the order applied; `before_each` runs first and may raise,
+    as a failing use case would."""
+
+    async def load(_connection: asyncpg.Connection, _events: Sequence[Event]) -> list[Event]:
+        return []
+
+    async def save(connection: asyncpg.Connection, applied: list[Event]) -> None:
+        if applied:
+            await connection.executemany(insert_row, [row_of(event) for event in applied])
+
+    router: Router[list[Event]] = Router(load=load, save=save)
+
+    @router.on(OrderConfirmed)
+    def apply(applied: list[Event], event: OrderConfirmed, _context: Context) -> None:
+        before_each(event)
+        applied.append(event)
+
+    return router
 
 
 async def effect_counts(engine: AsyncEngine) -> dict[str, int]:
@@ -74,6 +102,48 @@ def make_relay(engine: AsyncEngine, producer: ResilientProducer, metrics: Metric
     )
 
 
+def pipeline_for(
+    engine: AsyncEngine,
+    router: Router[Any],
+    producer: ResilientProducer,
+    group: str,
+    metrics: Metrics,
+    *,
+    topic_names: TopicNames | None = None,
+    transient_retry_seconds: float = 5.0,
+    tracer: Tracer | None = None,
+    source: str = "/oms/kit-test",
+) -> EventPipeline:
+    """A pipeline applying `router` on the database of `engine` (its own asyncpg
+    connections, as a service's runtime makes them)."""
+    dsn = engine.url.render_as_string(hide_password=False).replace("+asyncpg", "")
+
+    @contextlib.asynccontextmanager
+    async def connect() -> AsyncIterator[asyncpg.Connection]:
+        connection = await asyncpg.connect(dsn)
+        try:
+            yield connection
+        finally:
+            await connection.close()
+
+    def unit_of_work(cause: Cause | None) -> UnitOfWork:
+        return UnitOfWork(engine, source=source, cause=cause)
+
+    return EventPipeline(
+        service="kit-test",
+        connect=connect,
+        router=router,
+        source=source,
+        unit_of_work=unit_of_work,
+        dead_letters=DeadLetterPublisher(producer, group),
+        metrics=metrics,
+        max_attempts=2,
+        transient_retry_seconds=transient_retry_seconds,
+        topic_names=topic_names,
+        tracer=tracer,
+    )
+
+
 def make_pipeline(
     engine: AsyncEngine,
     producer: ResilientProducer,
@@ -81,19 +151,8 @@ def make_pipeline(
     metrics: Metrics,
     topic_names: TopicNames | None = None,
 ) -> EventPipeline:
-    def unit_of_work(cause: Cause | None) -> UnitOfWork:
-        return UnitOfWork(engine, source="/oms/kit-test", cause=cause)
-
-    return EventPipeline(
-        service="kit-test",
-        unit_of_work=unit_of_work,
-        routes={OrderConfirmed: record_effect},
-        dead_letters=DeadLetterPublisher(producer, group),
-        metrics=metrics,
-        max_attempts=2,
-        transient_retry_seconds=5.0,
-        topic_names=topic_names,
-    )
+    """The delivery tests' consumer: one row in `effects` per applied event."""
+    return pipeline_for(engine, rows_router(), producer, group, metrics, topic_names=topic_names)
 
 
 @contextlib.asynccontextmanager

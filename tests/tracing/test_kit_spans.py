@@ -18,16 +18,20 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from contracts.base import Event
 from contracts.events.order import OrderConfirmed
-from services.kit.dead_letters import DeadLetterPublisher
 from services.kit.metrics import Metrics
-from services.kit.pipeline import EventPipeline
 from services.kit.relay import OutboxRelay
 from services.kit.tables import outbox
 from services.kit.telemetry import ORDER_ID_ATTRIBUTE, current_trace_headers
 from services.kit.unit_of_work import UnitOfWork
 from tests.infrastructure import Infrastructure
 from tests.kafka_tools import create_topics, eventually, unique_topic
-from tests.kit.harness import prepare_database, running_consumer, started_producer
+from tests.kit.harness import (
+    pipeline_for,
+    prepare_database,
+    rows_router,
+    running_consumer,
+    started_producer,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -88,7 +92,7 @@ async def test_one_trace_runs_from_the_transaction_through_the_relay_to_the_next
 
     received: list[str] = []
 
-    async def next_service(_uow: UnitOfWork, _event: Event) -> None:
+    def next_service(_event: Event) -> None:
         received.append(current_trace_headers()["traceparent"])
 
     group = f"g-{uuid.uuid4().hex[:6]}"
@@ -97,13 +101,14 @@ async def test_one_trace_runs_from_the_transaction_through_the_relay_to_the_next
             service="order", engine=engine, producer=producer, tracer=tracer, metrics=Metrics()
         )
         assert await relay.publish_batch() == 1
-        pipeline = EventPipeline(
-            service="next",
-            unit_of_work=lambda cause: UnitOfWork(engine, source="/oms/next", cause=cause),
-            routes={OrderConfirmed: next_service},
-            dead_letters=DeadLetterPublisher(producer, group),
-            metrics=Metrics(),
+        pipeline = pipeline_for(
+            engine,
+            rows_router(before_each=next_service),
+            producer,
+            group,
+            Metrics(),
             tracer=tracer,
+            source="/oms/next",
         )
         async with running_consumer(bootstrap, topic, group, pipeline):
 
