@@ -8,7 +8,7 @@ from fastapi import FastAPI
 from pydantic import Field
 
 from services.inventory.api import create_router
-from services.inventory.handlers import routes
+from services.inventory.handlers import router
 from services.inventory.service import StockPolicy
 from services.kit.runtime import ServiceDefinition, ServiceRuntime, create_http_app
 from services.kit.settings import ServiceSettings, database_url_field
@@ -33,6 +33,6 @@ def create_app(settings: InventorySettings | None = None) -> FastAPI:
     policy = StockPolicy(default_low_stock_threshold=settings.default_low_stock_threshold)
     runtime = ServiceRuntime(
         settings,
-        ServiceDefinition(name="inventory", migrations=MIGRATIONS, routes=routes(policy)),
+        ServiceDefinition(name="inventory", migrations=MIGRATIONS, router=router(policy)),
     )
     return create_http_app(runtime, [create_router(runtime, policy)])

@@ -1,8 +1,10 @@
-"""Inventory tables and the small queries the use cases run on them.
+"""Inventory tables and the small queries the HTTP commands and queries run on them
+(consumed batches load and save with `batch_state`).
 
-Stock rows are only ever changed under a row lock taken by `lock_stock`, always in
-(sku, warehouse) order, so two transactions touching the same rows queue instead of
-deadlocking; the CHECK constraints stay the last guard against a negative level.
+Stock rows are only ever changed under a row lock (`lock_stock` here, the batch's load
+there), always taken in (sku, warehouse) order, so two transactions touching the same rows
+queue instead of deadlocking; the CHECK constraints stay the last guard against a negative
+level.
 """
 
 from __future__ import annotations
@@ -186,13 +188,9 @@ class Movement:
     note: str | None = None
 
 
-# Built once: the statements every consumed event runs; building one costs as much CPU as
-# executing it.
+# Built once: building a statement costs as much CPU as executing it.
 _WAREHOUSE_EXISTS = select(warehouses.c.warehouse_id).where(
     warehouses.c.warehouse_id == bindparam("warehouse_id")
-)
-_WAREHOUSE_COUNTRIES = select(warehouses.c.warehouse_id, warehouses.c.country).where(
-    warehouses.c.warehouse_id.in_(bindparam("warehouse_ids", expanding=True))
 )
 _THRESHOLDS = select(sku_thresholds.c.sku, sku_thresholds.c.threshold).where(
     sku_thresholds.c.sku.in_(bindparam("skus", expanding=True))
@@ -203,21 +201,6 @@ _LOCK_STOCK = (
     .where(tuple_(stock.c.sku, stock.c.warehouse_id).in_(bindparam("keys", expanding=True)))
     .order_by(stock.c.sku, stock.c.warehouse_id)
     .with_for_update()
-)
-_LOCK_STOCK_OF_SKUS = (
-    select(
-        stock.c.sku,
-        stock.c.warehouse_id,
-        stock.c.on_hand,
-        stock.c.reserved,
-        warehouses.c.country,
-        warehouses.c.latitude,
-        warehouses.c.longitude,
-    )
-    .join(warehouses, warehouses.c.warehouse_id == stock.c.warehouse_id)
-    .where(stock.c.sku.in_(bindparam("skus", expanding=True)))
-    .order_by(stock.c.sku, stock.c.warehouse_id)
-    .with_for_update(of=stock)
 )
 _SAVE_LEVEL = (
     update(stock)
@@ -231,33 +214,10 @@ _SAVE_LEVEL = (
 )
 _RECORD_MOVEMENT = insert(stock_movements)
 _RESERVATION = select(reservations).where(reservations.c.order_id == bindparam("order_id"))
-_LOCK_RESERVATION = _RESERVATION.with_for_update()
 _RESERVATION_LINES = (
     select(reservation_lines)
     .where(reservation_lines.c.order_id == bindparam("order_id"))
     .order_by(reservation_lines.c.warehouse_id, reservation_lines.c.sku)
-)
-_INSERT_RESERVATION = insert(reservations).values(
-    order_id=bindparam("order_id"),
-    reservation_id=bindparam("reservation_id"),
-    status=bindparam("status"),
-    shortages=bindparam("shortages"),
-)
-_INSERT_RESERVATION_LINE = insert(reservation_lines)
-_UPDATE_RESERVATION = (
-    update(reservations)
-    .where(reservations.c.order_id == bindparam("key_order_id"))
-    .values(status=bindparam("new_status"), updated_at=func.now())
-)
-_UPDATE_RESERVATION_LINE = (
-    update(reservation_lines)
-    .where(reservation_lines.c.order_id == bindparam("key_order_id"))
-    .where(reservation_lines.c.warehouse_id == bindparam("key_warehouse_id"))
-    .where(reservation_lines.c.sku == bindparam("key_sku"))
-    .values(committed=bindparam("new_committed"), released=bindparam("new_released"))
-)
-_REMEMBER_CANCELLATION = (
-    insert(order_cancellations).values(order_id=bindparam("order_id")).on_conflict_do_nothing()
 )
 _IS_CANCELLED = select(order_cancellations.c.order_id).where(
     order_cancellations.c.order_id == bindparam("order_id")
@@ -314,17 +274,6 @@ async def warehouse_exists(connection: AsyncConnection, warehouse_id: str) -> bo
     return found.first() is not None
 
 
-async def warehouse_countries(
-    connection: AsyncConnection, warehouse_ids: Iterable[str]
-) -> dict[str, str]:
-    """The country of each of these warehouses that exists, by id."""
-    wanted = sorted(set(warehouse_ids))
-    if not wanted:
-        return {}
-    rows = await connection.execute(_WAREHOUSE_COUNTRIES, {"warehouse_ids": wanted})
-    return {row.warehouse_id: row.country for row in rows}
-
-
 async def all_warehouses(connection: AsyncConnection) -> list[Warehouse]:
     rows = await connection.execute(select(warehouses).order_by(warehouses.c.warehouse_id))
     return [
@@ -363,15 +312,6 @@ async def thresholds_for(
 
 
 @dataclass(frozen=True, slots=True)
-class LocatedStock:
-    sku: str
-    warehouse_id: str
-    warehouse_country: str
-    location: Location
-    level: StockLevel
-
-
-@dataclass(frozen=True, slots=True)
 class StockRow:
     sku: str
     warehouse_id: str
@@ -394,25 +334,6 @@ async def lock_stock(
         return {}
     rows = await connection.execute(_LOCK_STOCK, {"keys": wanted})
     return {(row.sku, row.warehouse_id): StockLevel(row.on_hand, row.reserved) for row in rows}
-
-
-async def lock_stock_of_skus(
-    connection: AsyncConnection, skus: Iterable[str]
-) -> list[LocatedStock]:
-    """Locks every warehouse's row of these SKUs, in (sku, warehouse) order: whoever
-    reserves the same SKU meanwhile waits, and then sees what this transaction left."""
-    wanted = sorted(set(skus))
-    rows = await connection.execute(_LOCK_STOCK_OF_SKUS, {"skus": wanted})
-    return [
-        LocatedStock(
-            sku=row.sku,
-            warehouse_id=row.warehouse_id,
-            warehouse_country=row.country,
-            location=Location(row.latitude, row.longitude),
-            level=StockLevel(row.on_hand, row.reserved),
-        )
-        for row in rows
-    ]
 
 
 async def save_levels(connection: AsyncConnection, levels: Mapping[StockKey, StockLevel]) -> None:
@@ -541,14 +462,9 @@ class Reservation:
     cancelled: bool
 
 
-async def find_reservation(
-    connection: AsyncConnection, order_id: str, *, for_update: bool = False
-) -> Reservation | None:
-    """With `for_update`, the reservation is locked: a shipment and a cancellation of one
-    order, arriving on different topics at once, take turns."""
+async def find_reservation(connection: AsyncConnection, order_id: str) -> Reservation | None:
     parameters = {"order_id": order_id}
-    query = _LOCK_RESERVATION if for_update else _RESERVATION
-    header = (await connection.execute(query, parameters)).first()
+    header = (await connection.execute(_RESERVATION, parameters)).first()
     if header is None:
         return None
     lines = await connection.execute(_RESERVATION_LINES, parameters)
@@ -569,68 +485,6 @@ async def find_reservation(
         shortages=tuple(header.shortages or ()),
         cancelled=await is_cancelled(connection, order_id),
     )
-
-
-async def add_reservation(
-    connection: AsyncConnection,
-    *,
-    order_id: str,
-    reservation_id: str,
-    status: ReservationStatus,
-    lines: Sequence[ReservationLine] = (),
-    shortages: Sequence[Mapping[str, Any]] = (),
-) -> None:
-    await connection.execute(
-        _INSERT_RESERVATION,
-        {
-            "order_id": order_id,
-            "reservation_id": reservation_id,
-            "status": status.value,
-            "shortages": list(shortages) or None,
-        },
-    )
-    if lines:
-        await connection.execute(
-            _INSERT_RESERVATION_LINE,
-            [
-                {
-                    "order_id": order_id,
-                    "warehouse_id": line.warehouse_id,
-                    "sku": line.sku,
-                    "reserved": line.reserved,
-                }
-                for line in lines
-            ],
-        )
-
-
-async def update_reservation(
-    connection: AsyncConnection,
-    order_id: str,
-    status: ReservationStatus,
-    lines: Sequence[ReservationLine],
-) -> None:
-    await connection.execute(
-        _UPDATE_RESERVATION, {"key_order_id": order_id, "new_status": status.value}
-    )
-    if lines:
-        await connection.execute(
-            _UPDATE_RESERVATION_LINE,
-            [
-                {
-                    "key_order_id": order_id,
-                    "key_warehouse_id": line.warehouse_id,
-                    "key_sku": line.sku,
-                    "new_committed": line.committed,
-                    "new_released": line.released,
-                }
-                for line in lines
-            ],
-        )
-
-
-async def remember_cancellation(connection: AsyncConnection, order_id: str) -> None:
-    await connection.execute(_REMEMBER_CANCELLATION, {"order_id": order_id})
 
 
 async def is_cancelled(connection: AsyncConnection, order_id: str) -> bool:

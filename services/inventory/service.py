@@ -1,5 +1,7 @@
-"""Inventory use cases: one function per thing the service does, each inside the caller's
-unit of work, changing stock and recording the events it causes in the same transaction.
+"""Inventory use cases: one function per thing the service does, changing stock and
+recording the events it causes in the same transaction. A consumed event is applied to its
+batch's state in memory (`batch_state` loads, locks and saves it); an HTTP command runs in
+its own unit of work.
 
 Every stock change follows one pattern: lock the rows (in (sku, warehouse) order), compute
 the new levels with the domain rules, save them, write one ledger movement per change, and
@@ -10,7 +12,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -28,14 +30,13 @@ from contracts.events.inventory import (
 from contracts.events.order import OrderCancelled, OrderPlaced
 from contracts.events.returns import ReturnReceived
 from services.inventory import db
+from services.inventory.batch_state import RETURN, SHIPMENT, HeldReservation, InventoryBatch
 from services.inventory.db import Movement, StockKey
 from services.inventory.domain import (
-    Location,
     MovementKind,
     ReservationLine,
     ReservationStatus,
     Shortfall,
-    SourcingPlan,
     StockLevel,
     WarehouseStock,
     account_for_return,
@@ -45,6 +46,7 @@ from services.inventory.domain import (
     source,
     status_after_commit,
 )
+from services.kit.batch import Context
 from services.kit.logs import get_logger
 from services.kit.unit_of_work import UnitOfWork
 
@@ -84,35 +86,37 @@ class StockChange:
 
 
 # --- Consumed events -------------------------------------------------------------------
+# Each applies one event to the batch's state in memory (`batch_state`): the rows it needs
+# were loaded and locked for the whole batch, and the batch saves what changed.
 
 
-async def reserve_for_order(uow: UnitOfWork, order: OrderPlaced, policy: StockPolicy) -> None:
+def reserve_for_order(batch: InventoryBatch, order: OrderPlaced, context: Context) -> None:
     """All or nothing: every line is held, or nothing is and every shortage is reported.
 
     What is held is reported with each warehouse's country (fulfilment plans domestic or
     international from it) and the customer's notes for the warehouse. An order without a
     shipping address (collected in store) is sourced without a destination."""
-    connection = uow.connection
-    if await db.find_reservation(connection, order.order_id) is not None:
-        log.info("order already answered; nothing to reserve")
+    if order.order_id in batch.reservations:
+        log.debug("order already answered; nothing to reserve")
         return
-    if await db.is_cancelled(connection, order.order_id):
-        log.info("order was cancelled before its stock was reserved; nothing to reserve")
+    if order.order_id in batch.cancelled:
+        log.debug("order was cancelled before its stock was reserved; nothing to reserve")
         return
     requested = requested_quantities((line.sku, line.quantity) for line in order.lines)
-    located = await db.lock_stock_of_skus(connection, requested)
     destination = order.shipping_address.country if order.shipping_address is not None else None
-    outcome = source(requested, _by_warehouse(located), destination)
+    outcome = source(requested, _warehouse_stock(batch, requested), destination)
     reservation_id = f"res_{uuid.uuid4().hex}"
     if isinstance(outcome, Shortfall):
-        await db.add_reservation(
-            connection,
-            order_id=order.order_id,
-            reservation_id=reservation_id,
-            status=ReservationStatus.FAILED,
-            shortages=[asdict(shortage) for shortage in outcome.shortages],
+        batch.add_reservation(
+            HeldReservation(
+                order_id=order.order_id,
+                reservation_id=reservation_id,
+                status=ReservationStatus.FAILED,
+                lines={},
+                shortages=outcome.shortages,
+            )
         )
-        uow.emit(
+        context.emit(
             StockReservationFailed(
                 order_id=order.order_id,
                 shortages=tuple(
@@ -121,16 +125,15 @@ async def reserve_for_order(uow: UnitOfWork, order: OrderPlaced, policy: StockPo
                 ),
             )
         )
-        log.info("stock reservation failed", shortages=len(outcome.shortages))
+        log.debug("stock reservation failed", shortages=len(outcome.shortages))
         return
-    before = {(row.sku, row.warehouse_id): row.level for row in located}
-    after = dict(before)
+    after: dict[StockKey, StockLevel] = {}
     for allocation in outcome.allocations:
         key = (allocation.sku, allocation.warehouse_id)
-        after[key] = after[key].reserve(allocation.quantity)
-    await _save(
-        uow,
-        before,
+        after[key] = batch.stock[key].reserve(allocation.quantity)
+    _change_stock(
+        batch,
+        context,
         after,
         [
             Movement(
@@ -144,24 +147,33 @@ async def reserve_for_order(uow: UnitOfWork, order: OrderPlaced, policy: StockPo
             )
             for allocation in outcome.allocations
         ],
-        policy,
+        alert=True,
     )
-    await db.add_reservation(
-        connection,
-        order_id=order.order_id,
-        reservation_id=reservation_id,
-        status=ReservationStatus.RESERVED,
-        lines=[
-            ReservationLine(allocation.warehouse_id, allocation.sku, allocation.quantity)
-            for allocation in outcome.allocations
-        ],
+    batch.add_reservation(
+        HeldReservation(
+            order_id=order.order_id,
+            reservation_id=reservation_id,
+            status=ReservationStatus.RESERVED,
+            lines={
+                (allocation.warehouse_id, allocation.sku): ReservationLine(
+                    allocation.warehouse_id, allocation.sku, allocation.quantity
+                )
+                for allocation in outcome.allocations
+            },
+        )
     )
-    uow.emit(
+    context.emit(
         StockReserved(
             order_id=order.order_id,
             reservation_id=reservation_id,
-            allocations=_allocations(
-                outcome, {row.warehouse_id: row.warehouse_country for row in located}
+            allocations=tuple(
+                Allocation(
+                    warehouse_id=item.warehouse_id,
+                    sku=item.sku,
+                    quantity=item.quantity,
+                    warehouse_country=batch.warehouses[item.warehouse_id].country,
+                )
+                for item in outcome.allocations
             ),
             shipping_address=order.shipping_address,
             shipping_speed=order.shipping_speed,
@@ -169,54 +181,44 @@ async def reserve_for_order(uow: UnitOfWork, order: OrderPlaced, policy: StockPo
             notes=order.notes,
         )
     )
-    log.info("stock reserved", warehouses=list(outcome.warehouse_ids))
+    log.debug("stock reserved", warehouses=list(outcome.warehouse_ids))
 
 
-def _by_warehouse(located: Sequence[db.LocatedStock]) -> list[WarehouseStock]:
-    locations: dict[str, Location] = {}
+def _warehouse_stock(batch: InventoryBatch, requested: Mapping[str, int]) -> list[WarehouseStock]:
+    """What each warehouse holding any of the SKUs can give of them now."""
     available: dict[str, dict[str, int]] = {}
-    for row in located:
-        locations[row.warehouse_id] = row.location
-        available.setdefault(row.warehouse_id, {})[row.sku] = row.level.available
+    for sku in requested:
+        for warehouse_id in batch.warehouses_holding[sku]:
+            available.setdefault(warehouse_id, {})[sku] = batch.stock[(sku, warehouse_id)].available
     return [
-        WarehouseStock(warehouse_id, locations[warehouse_id], available[warehouse_id])
-        for warehouse_id in sorted(locations)
+        WarehouseStock(
+            warehouse_id, batch.warehouses[warehouse_id].location, available[warehouse_id]
+        )
+        for warehouse_id in sorted(available)
     ]
 
 
-def _allocations(plan: SourcingPlan, countries: Mapping[str, str]) -> tuple[Allocation, ...]:
-    return tuple(
-        Allocation(
-            warehouse_id=item.warehouse_id,
-            sku=item.sku,
-            quantity=item.quantity,
-            warehouse_country=countries[item.warehouse_id],
-        )
-        for item in plan.allocations
-    )
-
-
-async def release_for_cancelled_order(uow: UnitOfWork, cancellation: OrderCancelled) -> None:
+def release_for_cancelled_order(
+    batch: InventoryBatch, cancellation: OrderCancelled, context: Context
+) -> None:
     """Gives back whatever the order still holds; a shipment that already left keeps its
     units. Remembered, so nothing is reserved for the order afterwards."""
-    connection = uow.connection
-    await db.remember_cancellation(connection, cancellation.order_id)
-    reservation = await db.find_reservation(connection, cancellation.order_id, for_update=True)
+    batch.remember_cancellation(cancellation.order_id)
+    reservation = batch.reservations.get(cancellation.order_id)
     if reservation is None:
-        log.info("cancelled order holds no reservation; nothing to release")
+        log.debug("cancelled order holds no reservation; nothing to release")
         return
-    held = [line for line in reservation.lines if line.open > 0]
+    held = [line for line in reservation.lines.values() if line.open > 0]
     if not held:
-        log.info("cancelled order holds no stock any more", status=reservation.status.value)
+        log.debug("cancelled order holds no stock any more", status=reservation.status.value)
         return
-    before = await db.lock_stock(connection, ((line.sku, line.warehouse_id) for line in held))
-    after = dict(before)
+    after: dict[StockKey, StockLevel] = {}
     for line in held:
         key = (line.sku, line.warehouse_id)
-        after[key] = after[key].release(line.open)
-    await _save(
-        uow,
-        before,
+        after[key] = batch.stock[key].release(line.open)
+    _change_stock(
+        batch,
+        context,
         after,
         [
             Movement(
@@ -230,11 +232,10 @@ async def release_for_cancelled_order(uow: UnitOfWork, cancellation: OrderCancel
             )
             for line in held
         ],
-        policy=None,
+        alert=False,
     )
-    await db.update_reservation(
-        connection,
-        reservation.order_id,
+    batch.update_reservation(
+        reservation,
         ReservationStatus.RELEASED,
         [
             ReservationLine(
@@ -247,8 +248,7 @@ async def release_for_cancelled_order(uow: UnitOfWork, cancellation: OrderCancel
             for line in held
         ],
     )
-    countries = await db.warehouse_countries(connection, (line.warehouse_id for line in held))
-    uow.emit(
+    context.emit(
         StockReleased(
             order_id=reservation.order_id,
             reservation_id=reservation.reservation_id,
@@ -258,43 +258,41 @@ async def release_for_cancelled_order(uow: UnitOfWork, cancellation: OrderCancel
                     sku=line.sku,
                     quantity=line.open,
                     # Reservation lines reference stock rows, which reference warehouses.
-                    warehouse_country=countries[line.warehouse_id],
+                    warehouse_country=batch.warehouses[line.warehouse_id].country,
                 )
                 for line in held
             ),
         )
     )
-    log.info("stock released", lines=len(held))
+    log.debug("stock released", lines=len(held))
 
 
-async def commit_shipment(uow: UnitOfWork, shipped: Shipped, policy: StockPolicy) -> None:
+def commit_shipment(batch: InventoryBatch, shipped: Shipped, context: Context) -> None:
     """The shipped units leave on hand. Normally they were held for the order; when a
     cancellation released them first (the shipment raced it), they are taken from free
     stock, and whatever even that cannot cover is logged as a discrepancy."""
-    connection = uow.connection
-    if not await db.warehouse_exists(connection, shipped.warehouse_id):
+    if shipped.warehouse_id not in batch.warehouses:
         raise UnknownWarehouse(f"shipment from unknown warehouse {shipped.warehouse_id!r}")
-    if await db.claim_document(connection, "shipment", shipped.shipment_id) is not None:
+    if not batch.apply_document(SHIPMENT, shipped.shipment_id):
         log.warning("shipment already committed; ignored", shipment_id=shipped.shipment_id)
         return
-    reservation = await db.find_reservation(connection, shipped.order_id, for_update=True)
+    reservation = batch.reservations.get(shipped.order_id)
     held = {
         line.sku: line
-        for line in (reservation.lines if reservation is not None else ())
+        for line in (reservation.lines.values() if reservation is not None else ())
         if line.warehouse_id == shipped.warehouse_id
     }
     quantities = requested_quantities((line.sku, line.quantity) for line in shipped.lines)
-    before = await db.lock_stock(connection, ((sku, shipped.warehouse_id) for sku in quantities))
-    after = dict(before)
+    after: dict[StockKey, StockLevel] = {}
     movements: list[Movement] = []
     committed: dict[str, int] = {}
     updated_lines: list[ReservationLine] = []
     for sku, quantity in sorted(quantities.items()):
         key = (sku, shipped.warehouse_id)
         line = held.get(sku)
-        units = account_for_shipment(
-            quantity, line.open if line is not None else 0, after.get(key, StockLevel())
-        )
+        # A SKU the warehouse has no row of: nothing on record to ship from.
+        level = batch.stock.get(key, StockLevel())
+        units = account_for_shipment(quantity, line.open if line is not None else 0, level)
         if units.unaccounted:
             log.error(
                 "shipped units missing from stock records",
@@ -305,7 +303,7 @@ async def commit_shipment(uow: UnitOfWork, shipped: Shipped, policy: StockPolicy
             )
         if units.committed == 0:
             continue
-        after[key] = after[key].commit(units)
+        after[key] = level.commit(units)
         committed[sku] = units.committed
         movements.append(
             Movement(
@@ -330,18 +328,18 @@ async def commit_shipment(uow: UnitOfWork, shipped: Shipped, policy: StockPolicy
                     line.released,
                 )
             )
-    await _save(uow, before, after, movements, policy)
+    _change_stock(batch, context, after, movements, alert=True)
     if reservation is not None and updated_lines:
-        lines = {(line.warehouse_id, line.sku): line for line in reservation.lines}
+        lines = dict(reservation.lines)
         lines.update({(line.warehouse_id, line.sku): line for line in updated_lines})
         status = (
             reservation.status
             if reservation.status is ReservationStatus.RELEASED
             else status_after_commit(lines.values())
         )
-        await db.update_reservation(connection, reservation.order_id, status, updated_lines)
+        batch.update_reservation(reservation, status, updated_lines)
     if committed:
-        uow.emit(
+        context.emit(
             StockCommitted(
                 order_id=shipped.order_id,
                 shipment_id=shipped.shipment_id,
@@ -352,17 +350,16 @@ async def commit_shipment(uow: UnitOfWork, shipped: Shipped, policy: StockPolicy
                 ),
             )
         )
-    log.info("shipment committed", shipment_id=shipped.shipment_id, skus=len(committed))
+    log.debug("shipment committed", shipment_id=shipped.shipment_id, skus=len(committed))
 
 
-async def restock_return(uow: UnitOfWork, received: ReturnReceived) -> None:
+def restock_return(batch: InventoryBatch, received: ReturnReceived, context: Context) -> None:
     """Units that passed inspection go back on hand where they arrived; the others are
     written off in the ledger, so every returned unit is accounted for."""
-    connection = uow.connection
     warehouse_id = received.warehouse_id
-    if not await db.warehouse_exists(connection, warehouse_id):
+    if warehouse_id not in batch.warehouses:
         raise UnknownWarehouse(f"return received at unknown warehouse {warehouse_id!r}")
-    if await db.claim_document(connection, "return", received.return_id) is not None:
+    if not batch.apply_document(RETURN, received.return_id):
         log.warning("return already restocked; ignored", return_id=received.return_id)
         return
     restocked: dict[str, int] = {}
@@ -383,10 +380,6 @@ async def restock_return(uow: UnitOfWork, received: ReturnReceived) -> None:
                     note=line.note,
                 )
             )
-    keys = [(sku, warehouse_id) for sku in restocked]
-    await db.ensure_stock_rows(connection, keys)
-    before = await db.lock_stock(connection, keys)
-    after = {key: before[key].receive(restocked[key[0]]) for key in keys}
     movements.extend(
         Movement(
             sku=sku,
@@ -399,9 +392,19 @@ async def restock_return(uow: UnitOfWork, received: ReturnReceived) -> None:
         )
         for sku, quantity in sorted(restocked.items())
     )
-    await _save(uow, before, after, movements, policy=None)
+    _change_stock(
+        batch,
+        context,
+        # The load made a row for every SKU a new return restocks.
+        {
+            (sku, warehouse_id): batch.stock[(sku, warehouse_id)].receive(quantity)
+            for sku, quantity in restocked.items()
+        },
+        movements,
+        alert=False,
+    )
     if restocked:
-        uow.emit(
+        context.emit(
             StockRestocked(
                 order_id=received.order_id,
                 return_id=received.return_id,
@@ -412,7 +415,26 @@ async def restock_return(uow: UnitOfWork, received: ReturnReceived) -> None:
                 ),
             )
         )
-    log.info("return restocked", return_id=received.return_id, skus=len(restocked))
+    log.debug("return restocked", return_id=received.return_id, skus=len(restocked))
+
+
+def _change_stock(
+    batch: InventoryBatch,
+    context: Context,
+    after: Mapping[StockKey, StockLevel],
+    movements: Sequence[Movement],
+    *,
+    alert: bool,
+) -> None:
+    """Sets the event's new levels and records its movements. With `alert`, also alerts on
+    each level that just fell below its threshold (changes that only add stock pass
+    False)."""
+    before = {key: batch.stock[key] for key in after}
+    changed = {key: level for key, level in after.items() if level != before[key]}
+    batch.change_stock(changed, movements)
+    if alert:
+        for low in _low_stock_alerts(before, changed, batch.thresholds):
+            context.emit(low)
 
 
 # --- Commands --------------------------------------------------------------------------
@@ -572,10 +594,21 @@ async def _save(
     thresholds = await db.thresholds_for(
         uow.connection, (sku for sku, _ in changed), policy.default_low_stock_threshold
     )
+    for alert in _low_stock_alerts(before, changed, thresholds):
+        uow.emit(alert)
+
+
+def _low_stock_alerts(
+    before: Mapping[StockKey, StockLevel],
+    changed: Mapping[StockKey, StockLevel],
+    thresholds: Mapping[str, int],
+) -> list[LowStockDetected]:
+    """An alert for each changed level that just fell below its SKU's threshold."""
+    alerts: list[LowStockDetected] = []
     for (sku, warehouse_id), level in sorted(changed.items()):
         threshold = thresholds[sku]
         if fell_below_threshold(before[(sku, warehouse_id)], level, threshold):
-            uow.emit(
+            alerts.append(
                 LowStockDetected(
                     sku=sku,
                     warehouse_id=warehouse_id,
@@ -584,3 +617,4 @@ async def _save(
                 )
             )
             log.info("low stock", sku=sku, warehouse_id=warehouse_id, available=level.available)
+    return alerts
