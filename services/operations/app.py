@@ -74,7 +74,7 @@ def create_app(settings: OperationsSettings | None = None) -> FastAPI:
     definition = ServiceDefinition(
         name="operations",
         migrations=MIGRATIONS,
-        routes=handlers.routes(),
+        router=handlers.router(),
         # Every catalogue topic; the dead-letter topics and spans are not contract events
         # and are read by the raw-record job.
         topics=tuple(topic.name for topic in TOPICS),

@@ -1,6 +1,8 @@
-"""The projection tables and the queries on them. Every write is an upsert or an
-increment keyed by what it is about, so it can be applied in any order; the inbox (for
-events) and the record's own position (dead letters) or id (spans) keep it exactly once.
+"""The projection tables and the queries on them. The projections are written set-based
+(`batch_state` for events, `raw_rows` for dead letters and spans): every write is an
+upsert or an increment keyed by what it is about, so it can be applied in any order; the
+inbox (for events) and the record's own position (dead letters) or id (spans) keep it
+exactly once. Here: the dashboard's reads, its replay bookkeeping and the lag snapshot.
 
 Every read the dashboard makes is an index range or a small aggregate table: the overview
 stays fast with hundreds of thousands of orders."""
@@ -10,7 +12,6 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
-from uuid import UUID
 
 from sqlalchemy import (
     BigInteger,
@@ -195,167 +196,6 @@ PROJECTIONS = (
 
 
 # --- writes ------------------------------------------------------------------------------
-
-
-async def add_order_event(connection: AsyncConnection, row: Mapping[str, Any]) -> None:
-    await connection.execute(
-        insert(order_events).values(**row).on_conflict_do_nothing(index_elements=["event_id"])
-    )
-
-
-async def lock_order(connection: AsyncConnection, order_id: str) -> RowMapping:
-    """The order's row, created empty when this is the first fact about it, locked until
-    the transaction ends: facts of one order arrive on several topics at once."""
-    await connection.execute(
-        insert(orders)
-        .values(order_id=order_id, stage_facts={})
-        .on_conflict_do_nothing(index_elements=["order_id"])
-    )
-    row = (
-        (
-            await connection.execute(
-                select(orders).where(orders.c.order_id == order_id).with_for_update()
-            )
-        )
-        .mappings()
-        .one()
-    )
-    return row
-
-
-async def update_order(connection: AsyncConnection, order_id: str, **values: Any) -> None:
-    await connection.execute(orders.update().where(orders.c.order_id == order_id).values(**values))
-
-
-async def move_count(connection: AsyncConnection, status: str, by: int) -> None:
-    await connection.execute(
-        insert(state_counts)
-        .values(status=status, orders=by)
-        .on_conflict_do_update(
-            index_elements=["status"], set_={"orders": state_counts.c.orders + by}
-        )
-    )
-
-
-async def add_deltas(
-    connection: AsyncConnection, deltas: Mapping[tuple[datetime, str], int]
-) -> None:
-    for (minute, status), delta in sorted(deltas.items()):
-        await connection.execute(
-            insert(state_deltas)
-            .values(minute=minute, status=status, delta=delta)
-            .on_conflict_do_update(
-                index_elements=["minute", "status"],
-                set_={"delta": state_deltas.c.delta + delta},
-            )
-        )
-
-
-async def count_event(connection: AsyncConnection, second: datetime, topic: str) -> None:
-    await connection.execute(
-        insert(topic_rates)
-        .values(second=second, topic=topic, events=1)
-        .on_conflict_do_update(
-            index_elements=["second", "topic"], set_={"events": topic_rates.c.events + 1}
-        )
-    )
-
-
-async def add_sku_units(
-    connection: AsyncConnection, sku: str, *, ordered: int = 0, returned: int = 0
-) -> None:
-    values = {
-        "ordered_units": ordered,
-        "ordered_lines": 1 if ordered else 0,
-        "return_units": returned,
-        "return_lines": 1 if returned else 0,
-    }
-    await connection.execute(
-        insert(sku_stats)
-        .values(sku=sku, **values)
-        .on_conflict_do_update(
-            index_elements=["sku"],
-            set_={name: sku_stats.c[name] + value for name, value in values.items()},
-        )
-    )
-
-
-async def add_return_reason(connection: AsyncConnection, sku: str, reason: str, units: int) -> None:
-    await connection.execute(
-        insert(return_reasons)
-        .values(sku=sku, reason=reason, units=units)
-        .on_conflict_do_update(
-            index_elements=["sku", "reason"], set_={"units": return_reasons.c.units + units}
-        )
-    )
-
-
-async def record_low_stock(
-    connection: AsyncConnection,
-    *,
-    sku: str,
-    warehouse_id: str,
-    available: int,
-    threshold: int,
-    detected_at: datetime,
-) -> None:
-    """The latest detection per SKU and warehouse wins, whichever arrives first."""
-    statement = insert(low_stock).values(
-        sku=sku,
-        warehouse_id=warehouse_id,
-        available=available,
-        threshold=threshold,
-        detected_at=detected_at,
-    )
-    await connection.execute(
-        statement.on_conflict_do_update(
-            index_elements=["sku", "warehouse_id"],
-            set_={
-                "available": statement.excluded.available,
-                "threshold": statement.excluded.threshold,
-                "detected_at": statement.excluded.detected_at,
-            },
-            where=(low_stock.c.detected_at.is_(None))
-            | (low_stock.c.detected_at < statement.excluded.detected_at),
-        )
-    )
-
-
-async def record_restock(
-    connection: AsyncConnection, *, sku: str, warehouse_id: str, at: datetime
-) -> None:
-    statement = insert(low_stock).values(sku=sku, warehouse_id=warehouse_id, restocked_at=at)
-    await connection.execute(
-        statement.on_conflict_do_update(
-            index_elements=["sku", "warehouse_id"],
-            set_={"restocked_at": func.greatest(low_stock.c.restocked_at, at)},
-        )
-    )
-
-
-async def add_notification_failure(connection: AsyncConnection, row: Mapping[str, Any]) -> None:
-    await connection.execute(
-        insert(notification_failures)
-        .values(**row)
-        .on_conflict_do_nothing(index_elements=["event_id"])
-    )
-
-
-async def add_dead_letter(connection: AsyncConnection, row: Mapping[str, Any]) -> bool:
-    result = await connection.execute(
-        insert(dead_letters)
-        .values(replays=0, **row)
-        .on_conflict_do_nothing(constraint="ops_dead_letters_position")
-        .returning(dead_letters.c.id)
-    )
-    return result.first() is not None
-
-
-async def add_spans(connection: AsyncConnection, rows: Sequence[Mapping[str, Any]]) -> None:
-    if rows:
-        await connection.execute(
-            insert(spans).on_conflict_do_nothing(index_elements=["span_id"]), list(rows)
-        )
 
 
 async def mark_replayed(connection: AsyncConnection, letter_id: int, at: datetime) -> None:
@@ -593,10 +433,3 @@ async def snapshot(connection: AsyncConnection, table: Table) -> list[dict[str, 
     key = [column for column in table.primary_key.columns]
     rows = await connection.execute(select(table).order_by(*key))
     return [dict(row) for row in rows.mappings()]
-
-
-def uuid_or_none(value: str | None) -> UUID | None:
-    try:
-        return UUID(value) if value else None
-    except ValueError:
-        return None

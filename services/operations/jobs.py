@@ -6,17 +6,19 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Callable, Coroutine, Sequence
+from collections.abc import Callable, Coroutine, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
+import asyncpg
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 
 from contracts.catalogue import CONSUMER_GROUPS, SPANS_TOPIC
 from services.kit.logs import get_logger
 from services.kit.runtime import ServiceRuntime
-from services.operations import db, domain, service
+from services.operations import db, domain, raw_rows, service
+from services.operations.raw_rows import DeadLetterRow, SpanRow
 
 log = get_logger(__name__)
 
@@ -37,6 +39,10 @@ def raw_topics(runtime: ServiceRuntime) -> dict[str, str | None]:
 
 def raw_records(*, batch_records: int, retry_seconds: float) -> Job:
     async def consume_raw_records(runtime: ServiceRuntime) -> None:
+        # The consumer's connections (asyncpg, custom plans for the array statements):
+        # made before the background jobs start, as this service consumes topics.
+        pool = runtime.pool
+        assert pool is not None, "the operations view consumes every catalogue topic"
         topics = raw_topics(runtime)
         while True:
             consumer = AIOKafkaConsumer(
@@ -57,7 +63,10 @@ def raw_records(*, batch_records: int, retry_seconds: float) -> Job:
                     if not batches:
                         continue
                     records = [record for batch in batches.values() for record in batch]
-                    await store_raw(runtime, topics, records)
+                    async with pool.acquire() as connection:
+                        await store_raw(
+                            connection, topics, records, own_service=runtime.definition.name
+                        )
                     # Committed only after the rows are stored: a crash re-reads, and the
                     # rows' own keys make a second store a no-op.
                     await consumer.commit()
@@ -74,25 +83,19 @@ def raw_records(*, batch_records: int, retry_seconds: float) -> Job:
 
 
 async def store_raw(
-    runtime: ServiceRuntime,
-    topics: dict[str, str | None],
+    connection: asyncpg.Connection,
+    topics: Mapping[str, str | None],
     records: Sequence[ConsumerRecord[bytes, bytes]],
+    *,
+    own_service: str,
 ) -> None:
-    spans: list[dict[str, Any]] = []
-    async with runtime.engine.begin() as connection:
-        for record in records:
-            group = topics.get(record.topic)
-            if group is None:
-                try:
-                    row = service.span_row(record.value)
-                except service.InvalidSpan as error:
-                    log.warning("invalid span skipped", offset=record.offset, error=str(error))
-                    continue
-                # This view's own spans (projecting each event) would double every order's
-                # trace with bookkeeping of the read side: the waterfall shows the flow.
-                if row["service"] != runtime.definition.name:
-                    spans.append(row)
-                continue
+    """A fetched batch of dead letters and spans, stored with a statement per table."""
+    letters: list[DeadLetterRow] = []
+    # One span may come twice (a re-read batch): one row per id.
+    spans: dict[str, SpanRow] = {}
+    for record in records:
+        group = topics.get(record.topic)
+        if group is not None:
             raw = service.RawRecord(
                 topic=record.topic,
                 partition=record.partition,
@@ -101,9 +104,22 @@ async def store_raw(
                 value=record.value,
                 headers=list(record.headers),
             )
-            await db.add_dead_letter(connection, service.dead_letter_row(raw, group))
-        # One span may come twice (a re-read batch): keep one row per id in the batch too.
-        await db.add_spans(connection, list({row["span_id"]: row for row in spans}.values()))
+            letters.append(service.dead_letter_row(raw, group))
+            continue
+        try:
+            span = service.span_document(record.value)
+            # This view's own spans (projecting each event) would double every order's
+            # trace with bookkeeping of the read side: the waterfall shows the flow. They
+            # are dropped before their fields are checked and converted.
+            if service.span_service(span) == own_service:
+                continue
+            row = service.span_row(span)
+        except service.InvalidSpan as error:
+            log.warning("invalid span skipped", offset=record.offset, error=str(error))
+            continue
+        spans[row.span_id] = row
+    if letters or spans:
+        await raw_rows.store(connection, letters, list(spans.values()))
 
 
 def consumer_lag(*, interval_seconds: float) -> Job:

@@ -7,7 +7,7 @@ import json
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, TypeGuard
 
 from sqlalchemy import RowMapping
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -37,9 +37,15 @@ from contracts.events.returns import RefundIssued, ReturnRequested
 from services.kit import dead_letters as dlq
 from services.kit.kafka import ResilientProducer
 from services.kit.logs import get_logger
-from services.kit.unit_of_work import UnitOfWork
 from services.operations import db, domain
+from services.operations.batch_state import (
+    NotificationFailure,
+    OrderRow,
+    Projections,
+    TimelineEntry,
+)
 from services.operations.domain import Stage, StuckThresholds
+from services.operations.raw_rows import DeadLetterRow, SpanRow
 
 log = get_logger(__name__)
 
@@ -48,113 +54,146 @@ ORDER_ID_ATTRIBUTE = "oms.order_id"
 
 
 # --- projecting events -------------------------------------------------------------------
+# Each function applies one consumed event to the batch's projections, in memory: the
+# batch is loaded before and saved after (`batch_state`). `trace_id` is the trace the
+# event's record belongs to.
 
 
-async def project(uow: UnitOfWork, event: Event, *, trace_id: str | None) -> None:
-    """One consumed event into every projection it feeds."""
-    connection = uow.connection
+def project(projections: Projections, event: Event, trace_id: str | None) -> None:
+    """Every event: its line in its subject's timeline, its count in its topic's events per
+    second and, for an event about an order, the order's last activity and its place in the
+    funnel."""
     topic = topic_of(type(event))
-    await db.count_event(connection, domain.second_of(event.occurred_at), topic)
-    await db.add_order_event(
-        connection,
-        {
-            "event_id": event.event_id,
-            "subject": event.subject(),
-            "event_type": type(event).__name__,
-            "topic": topic,
-            "source": PRODUCER_OF_TOPIC.get(topic, "unknown"),
-            "occurred_at": event.occurred_at,
-            "trace_id": trace_id,
-            "summary": summarize(event),
-        },
+    projections.topic_rates[(domain.second_of(event.occurred_at), topic)] += 1
+    projections.timeline.append(
+        TimelineEntry(
+            event_id=event.event_id,
+            subject=event.subject(),
+            event_type=type(event).__name__,
+            topic=topic,
+            source=PRODUCER_OF_TOPIC.get(topic, "unknown"),
+            occurred_at=event.occurred_at,
+            trace_id=trace_id,
+            summary=summarize(event),
+        )
     )
     if isinstance(event, OrderEvent):
-        await _follow_order(connection, event, trace_id)
-    if isinstance(event, OrderPlaced):
-        for line in event.lines:
-            await db.add_sku_units(connection, line.sku, ordered=line.quantity)
-    elif isinstance(event, ReturnRequested):
-        for return_line in event.lines:
-            await db.add_sku_units(connection, return_line.sku, returned=return_line.quantity)
-            await db.add_return_reason(
-                connection, return_line.sku, return_line.reason_code.value, return_line.quantity
-            )
-    elif isinstance(event, LowStockDetected):
-        await db.record_low_stock(
-            connection,
-            sku=event.sku,
-            warehouse_id=event.warehouse_id,
-            available=event.available,
-            threshold=event.threshold,
-            detected_at=event.occurred_at,
-        )
-    elif isinstance(event, StockRestocked):
-        for restocked in event.lines:
-            await db.record_restock(
-                connection, sku=restocked.sku, warehouse_id=event.warehouse_id, at=event.occurred_at
-            )
-    elif isinstance(event, NotificationFailed):
-        await db.add_notification_failure(
-            connection,
-            {
-                "event_id": event.event_id,
-                "subject_key": event.subject_key,
-                "template": event.template,
-                "channel": event.channel.value,
-                "recipient": event.recipient,
-                "error": event.error,
-                "attempts": event.attempts,
-                "cause_event_type": event.cause_event_type,
-                "occurred_at": event.occurred_at,
-            },
-        )
+        _follow_order(projections, event)
 
 
-async def _follow_order(
-    connection: AsyncConnection, event: OrderEvent, trace_id: str | None
+def project_order_placed(
+    projections: Projections, event: OrderPlaced, trace_id: str | None
 ) -> None:
-    row = await db.lock_order(connection, event.order_id)
-    changes: dict[str, Any] = {}
-    if row["last_event_at"] is None or event.occurred_at >= row["last_event_at"]:
-        changes["last_event_at"] = event.occurred_at
-        changes["last_event_type"] = type(event).__name__
-    if isinstance(event, OrderPlaced | OrderRejected):
-        changes["channel"] = event.channel
-        changes["external_order_id"] = event.external_order_id
-    if isinstance(event, OrderPlaced):
-        changes["placed_at"] = event.placed_at
-    if trace_id and row["trace_id"] is None and isinstance(event, OrderPlaced | OrderRejected):
-        changes["trace_id"] = trace_id
+    """Also where the order came from, when it was placed, its trace, and the units ordered
+    per SKU."""
+    project(projections, event, trace_id)
+    order = _from_channel(projections, event, trace_id)
+    order.placed_at = event.placed_at
+    for line in event.lines:
+        projections.sku(line.sku).ordered(line.quantity)
+
+
+def project_order_rejected(
+    projections: Projections, event: OrderRejected, trace_id: str | None
+) -> None:
+    """Also where the order came from and its trace."""
+    project(projections, event, trace_id)
+    _from_channel(projections, event, trace_id)
+
+
+def project_return_requested(
+    projections: Projections, event: ReturnRequested, trace_id: str | None
+) -> None:
+    """Also the units returned per SKU, and per SKU and reason."""
+    project(projections, event, trace_id)
+    for line in event.lines:
+        projections.sku(line.sku).returned(line.quantity)
+        projections.return_reasons[(line.sku, line.reason_code.value)] += line.quantity
+
+
+def project_low_stock(
+    projections: Projections, event: LowStockDetected, trace_id: str | None
+) -> None:
+    """Also the SKU's low stock in the warehouse: the latest detection wins, whichever
+    arrives first."""
+    project(projections, event, trace_id)
+    projections.stock_alert(event.sku, event.warehouse_id).detected(
+        available=event.available, threshold=event.threshold, at=event.occurred_at
+    )
+
+
+def project_restock(projections: Projections, event: StockRestocked, trace_id: str | None) -> None:
+    """Also each restocked SKU's latest restock in the warehouse (a restock after the
+    latest detection closes it)."""
+    project(projections, event, trace_id)
+    for line in event.lines:
+        projections.stock_alert(line.sku, event.warehouse_id).restocked(event.occurred_at)
+
+
+def project_notification_failure(
+    projections: Projections, event: NotificationFailed, trace_id: str | None
+) -> None:
+    """Also the failure in the list of notifications not sent."""
+    project(projections, event, trace_id)
+    projections.notification_failures.append(
+        NotificationFailure(
+            event_id=event.event_id,
+            subject_key=event.subject_key,
+            template=event.template,
+            channel=event.channel.value,
+            recipient=event.recipient,
+            error=event.error,
+            attempts=event.attempts,
+            cause_event_type=event.cause_event_type,
+            occurred_at=event.occurred_at,
+        )
+    )
+
+
+def _follow_order(projections: Projections, event: OrderEvent) -> None:
+    order = projections.orders[event.order_id]
+    changed = False
+    if order.last_event_at is None or event.occurred_at >= order.last_event_at:
+        order.last_event_at = event.occurred_at
+        order.last_event_type = type(event).__name__
+        changed = True
     stage = domain.STAGE_OF_EVENT.get(type(event).__name__)
     if stage is not None:
-        before = _facts(row["stage_facts"])
+        before = order.stage_facts
         after = domain.with_fact(before, stage, event.occurred_at)
         if after != before:
-            await _move(connection, before, after)
+            _move(projections, before, after)
             now_at = domain.current(after)
             assert now_at is not None
-            changes["status"] = now_at[0].value
-            changes["entered_state_at"] = now_at[1]
-            changes["stage_facts"] = {name.value: at.isoformat() for name, at in after.items()}
-    if changes:
-        await db.update_order(connection, event.order_id, **changes)
+            order.status = now_at[0].value
+            order.entered_state_at = now_at[1]
+            order.stage_facts = after
+            changed = True
+    if changed:
+        projections.changed_orders.add(order.order_id)
 
 
-async def _move(connection: AsyncConnection, before: domain.Facts, after: domain.Facts) -> None:
+def _from_channel(
+    projections: Projections, event: OrderPlaced | OrderRejected, trace_id: str | None
+) -> OrderRow:
+    """The order's channel and external id; its trace is the first one seen entering it."""
+    order = projections.orders[event.order_id]
+    order.channel = event.channel
+    order.external_order_id = event.external_order_id
+    if trace_id and order.trace_id is None:
+        order.trace_id = trace_id
+    projections.changed_orders.add(order.order_id)
+    return order
+
+
+def _move(projections: Projections, before: domain.Facts, after: domain.Facts) -> None:
     was, now = domain.current(before), domain.current(after)
     if was is None or now is None or was[0] != now[0]:
         if was is not None:
-            await db.move_count(connection, was[0].value, -1)
+            projections.state_counts[was[0]] -= 1
         if now is not None:
-            await db.move_count(connection, now[0].value, 1)
-    change = domain.delta_change(before, after)
-    await db.add_deltas(
-        connection, {(minute, stage.value): delta for (minute, stage), delta in change.items()}
-    )
-
-
-def _facts(stored: Mapping[str, str]) -> dict[Stage, datetime]:
-    return {Stage(name): datetime.fromisoformat(at) for name, at in stored.items()}
+            projections.state_counts[now[0]] += 1
+    projections.state_deltas.update(domain.delta_change(before, after))
 
 
 def summarize(event: Event) -> str:
@@ -211,28 +250,26 @@ class RawRecord:
     headers: Sequence[tuple[str, bytes]]
 
 
-def dead_letter_row(record: RawRecord, consumer_group: str) -> dict[str, Any]:
+def dead_letter_row(record: RawRecord, consumer_group: str) -> DeadLetterRow:
     headers = {name: raw.decode("utf-8", "replace") for name, raw in record.headers}
-    return {
-        "dead_letter_topic": record.topic,
-        "dead_letter_partition": record.partition,
-        "dead_letter_offset": record.offset,
-        "consumer_group": headers.get(dlq.CONSUMER_GROUP, consumer_group),
-        "key": record.key,
-        "value": record.value,
-        "value_omitted_bytes": _int(headers.get(dlq.VALUE_OMITTED)),
-        "headers": [
-            [name, raw.decode("utf-8", "backslashreplace")] for name, raw in record.headers
-        ],
-        "error_class": headers.get(dlq.ERROR_CLASS),
-        "error_message": headers.get(dlq.ERROR_MESSAGE),
-        "attempts": _int(headers.get(dlq.ATTEMPTS)),
-        "failed_at": _time(headers.get(dlq.FAILED_AT)),
-        "source_topic": headers.get(dlq.SOURCE_TOPIC),
-        "source_partition": _int(headers.get(dlq.SOURCE_PARTITION)),
-        "source_offset": _int(headers.get(dlq.SOURCE_OFFSET)),
-        "event_type": headers.get("ce_type"),
-    }
+    return DeadLetterRow(
+        dead_letter_topic=record.topic,
+        dead_letter_partition=record.partition,
+        dead_letter_offset=record.offset,
+        consumer_group=headers.get(dlq.CONSUMER_GROUP, consumer_group),
+        key=record.key,
+        value=record.value,
+        value_omitted_bytes=_int(headers.get(dlq.VALUE_OMITTED)),
+        headers=[(name, raw.decode("utf-8", "backslashreplace")) for name, raw in record.headers],
+        error_class=headers.get(dlq.ERROR_CLASS),
+        error_message=headers.get(dlq.ERROR_MESSAGE),
+        attempts=_int(headers.get(dlq.ATTEMPTS)),
+        failed_at=_time(headers.get(dlq.FAILED_AT)),
+        source_topic=headers.get(dlq.SOURCE_TOPIC),
+        source_partition=_int(headers.get(dlq.SOURCE_PARTITION)),
+        source_offset=_int(headers.get(dlq.SOURCE_OFFSET)),
+        event_type=headers.get("ce_type"),
+    )
 
 
 def _int(text: str | None) -> int | None:
@@ -297,14 +334,20 @@ class InvalidSpan(ValueError):
     pass
 
 
-def span_row(value: bytes | None) -> dict[str, Any]:
-    """A finished span as the collection topic carries it, checked field by field."""
+def span_document(value: bytes | None) -> dict[str, Any]:
+    """A span as the collection topic carries it, read but not yet checked: enough to see
+    which service it is from."""
     try:
         span = json.loads(value or b"")
     except ValueError as error:
         raise InvalidSpan(f"not JSON: {error}") from None
     if not isinstance(span, dict):
         raise InvalidSpan("not a JSON object")
+    return span
+
+
+def span_row(span: Mapping[str, Any]) -> SpanRow:
+    """A span's row, its document checked field by field."""
     trace_id, span_id = span.get("trace_id"), span.get("span_id")
     if not _hex(trace_id, 32) or not _hex(span_id, 16):
         raise InvalidSpan("trace_id must be 32 and span_id 16 hex digits")
@@ -322,22 +365,26 @@ def span_row(value: bytes | None) -> dict[str, Any]:
     if start.tzinfo is None or end.tzinfo is None:
         raise InvalidSpan("span times must carry their UTC offset")
     order_id = attributes.get(ORDER_ID_ATTRIBUTE)
-    return {
-        "span_id": span_id,
-        "trace_id": trace_id,
-        "parent_span_id": parent,
-        "name": str(span.get("name", ""))[:500],
-        "service": str(span.get("service", "unknown"))[:64],
-        "kind": str(span.get("kind", ""))[:32],
-        "start_time": start,
-        "end_time": max(end, start),
-        "status": "error" if span.get("status") == "error" else "ok",
-        "attributes": {str(name): str(text) for name, text in attributes.items()},
-        "order_id": str(order_id)[:64] if order_id else None,
-    }
+    return SpanRow(
+        span_id=span_id,
+        trace_id=trace_id,
+        parent_span_id=parent,
+        name=str(span.get("name", ""))[:500],
+        service=span_service(span),
+        kind=str(span.get("kind", ""))[:32],
+        start_time=start,
+        end_time=max(end, start),
+        status="error" if span.get("status") == "error" else "ok",
+        attributes={str(name): str(text) for name, text in attributes.items()},
+        order_id=str(order_id)[:64] if order_id else None,
+    )
 
 
-def _hex(text: object, length: int) -> bool:
+def span_service(span: Mapping[str, Any]) -> str:
+    return str(span.get("service", "unknown"))[:64]
+
+
+def _hex(text: object, length: int) -> TypeGuard[str]:
     if not isinstance(text, str) or len(text) != length:
         return False
     try:
