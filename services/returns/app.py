@@ -10,8 +10,8 @@ from pydantic import Field
 
 from services.kit.runtime import ServiceDefinition, ServiceRuntime, create_http_app
 from services.kit.settings import ServiceSettings, database_url_field, return_window_field
+from services.returns import handlers
 from services.returns.api import build_router
-from services.returns.handlers import routes
 from services.returns.service import ReturnPolicy
 
 MIGRATIONS = Path(__file__).parent / "migrations" / "versions"
@@ -32,7 +32,8 @@ class ReturnsSettings(ServiceSettings):
 def create_app(settings: ReturnsSettings | None = None) -> FastAPI:
     settings = settings or ReturnsSettings()
     runtime = ServiceRuntime(
-        settings, ServiceDefinition(name="returns", migrations=MIGRATIONS, routes=routes())
+        settings,
+        ServiceDefinition(name="returns", migrations=MIGRATIONS, router=handlers.router()),
     )
     policy = ReturnPolicy(
         window=timedelta(days=settings.return_window_days),

@@ -1,4 +1,5 @@
-"""The returns service's tables and the small queries over them.
+"""The returns service's tables and the small queries the commands on returns make over
+them (consumed order facts are written a batch at a time by `batch_state`).
 
 Order facts arrive from two topics in any order, so each kind has its own table: an
 `orders` row exists once OrderPlaced or Shipped was seen (its placement columns fill in
@@ -16,7 +17,6 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Mapping, Sequence
-from datetime import datetime
 from typing import Any
 
 from sqlalchemy import (
@@ -154,120 +154,8 @@ refund_lines = Table(
 )
 
 
-# The statements every consumed event and every command on a return runs are built once:
-# building one costs as much CPU as executing it.
-_PLACEMENT_COLUMNS = (
-    "currency",
-    "shipping_paid_minor",
-    "shipping_tax_minor",
-    "customer_id",
-    "placed_at",
-)
-_INSERT_ORDER = insert(orders).values(
-    {name: bindparam(name) for name in ("order_id", *_PLACEMENT_COLUMNS)}
-)
-_UPSERT_PLACEMENT = _INSERT_ORDER.on_conflict_do_update(
-    index_elements=[orders.c.order_id],
-    set_={name: _INSERT_ORDER.excluded[name] for name in _PLACEMENT_COLUMNS},
-)
-_INSERT_ORDER_LINES = insert(order_lines).on_conflict_do_nothing()
-
-
-async def record_placement(
-    connection: AsyncConnection,
-    order_id: str,
-    placement: domain.Placement,
-    line_ids: Sequence[str],
-    placed_at: datetime,
-) -> None:
-    await connection.execute(
-        _UPSERT_PLACEMENT,
-        {
-            "order_id": order_id,
-            "currency": placement.currency,
-            "shipping_paid_minor": placement.shipping_paid.amount_minor,
-            "shipping_tax_minor": placement.shipping_paid.tax_minor,
-            "customer_id": placement.customer_id,
-            "placed_at": placed_at,
-        },
-    )
-    await connection.execute(
-        _INSERT_ORDER_LINES,
-        [
-            {
-                "order_id": order_id,
-                "line_id": line_id,
-                "sku": line.sku,
-                "quantity": line.quantity,
-                "paid_minor": line.paid.amount_minor,
-                "tax_minor": line.paid.tax_minor,
-            }
-            for line_id, line in zip(line_ids, placement.lines, strict=True)
-        ],
-    )
-
-
-_INSERT_ORDER_ID = insert(orders).values(order_id=bindparam("order_id")).on_conflict_do_nothing()
-_INSERT_SHIPMENT = (
-    insert(shipments)
-    .values(
-        {
-            name: bindparam(name)
-            for name in ("order_id", "shipment_id", "warehouse_id", "shipped_at")
-        }
-    )
-    .on_conflict_do_nothing()
-    .returning(shipments.c.shipment_id)
-)
-_INSERT_SHIPMENT_LINES = insert(shipment_lines)
-
-
-async def record_shipment(
-    connection: AsyncConnection, order_id: str, shipment: domain.Shipment
-) -> None:
-    await connection.execute(_INSERT_ORDER_ID, {"order_id": order_id})
-    inserted = await connection.execute(
-        _INSERT_SHIPMENT,
-        {
-            "order_id": order_id,
-            "shipment_id": shipment.shipment_id,
-            "warehouse_id": shipment.warehouse_id,
-            "shipped_at": shipment.shipped_at,
-        },
-    )
-    if inserted.first() is None:
-        return
-    await connection.execute(
-        _INSERT_SHIPMENT_LINES,
-        [
-            {
-                "order_id": order_id,
-                "shipment_id": shipment.shipment_id,
-                "sku": sku,
-                "quantity": quantity,
-            }
-            for sku, quantity in shipment.quantities.items()
-        ],
-    )
-
-
-_INSERT_DELIVERY = (
-    insert(deliveries)
-    .values({name: bindparam(name) for name in ("order_id", "shipment_id", "delivered_at")})
-    .on_conflict_do_nothing()
-)
-
-
-async def record_delivery(
-    connection: AsyncConnection, order_id: str, shipment_id: str, delivered_at: datetime
-) -> None:
-    """The first delivery report of a shipment counts; later ones change nothing."""
-    await connection.execute(
-        _INSERT_DELIVERY,
-        {"order_id": order_id, "shipment_id": shipment_id, "delivered_at": delivered_at},
-    )
-
-
+# The statements every command on a return runs are built once: building one costs as
+# much CPU as executing it.
 _LOCK_ORDER = (
     select(orders.c.order_id).where(orders.c.order_id == bindparam("order_id")).with_for_update()
 )

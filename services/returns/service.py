@@ -1,5 +1,7 @@
-"""Use cases of the returns service: one function per thing it does, each writing its state
-and emitting its events in the caller's unit of work.
+"""Use cases of the returns service: one function per thing it does. A consumed order fact
+is recorded in the state of the batch it arrived in (`batch_state`, written when the batch
+is saved); a command on returns writes its state and emits its events in the caller's unit
+of work.
 
 A request that fails the return check is still recorded, as a rejected return, and
 answered with ReturnRequested followed by ReturnRejected: a business refusal is an event
@@ -24,9 +26,11 @@ from contracts.events.common import OrderLine, SkuQuantity
 from contracts.events.fulfilment import Delivered, Shipped
 from contracts.events.order import OrderPlaced
 from contracts.events.pricing import DiscountAllocation, TaxLine
+from services.kit.batch import Context
 from services.kit.logs import get_logger
 from services.kit.unit_of_work import UnitOfWork
 from services.returns import db, domain
+from services.returns.batch_state import OrderFactsBatch
 
 log = get_logger(__name__)
 
@@ -50,7 +54,7 @@ class ReturnNotFound:
 CommandResult = domain.Return | ReturnNotFound | domain.CommandRefusal
 
 
-async def record_order_placed(uow: UnitOfWork, event: OrderPlaced) -> None:
+def record_order_placed(facts: OrderFactsBatch, event: OrderPlaced, _context: Context) -> None:
     placement = domain.Placement(
         currency=event.currency,
         shipping_paid=_shipping_paid(event),
@@ -60,12 +64,8 @@ async def record_order_placed(uow: UnitOfWork, event: OrderPlaced) -> None:
             for line in event.lines
         ),
     )
-    await db.record_placement(
-        uow.connection,
-        event.order_id,
-        placement,
-        [line.line_id for line in event.lines],
-        event.placed_at,
+    facts.record_placement(
+        event.order_id, placement, [line.line_id for line in event.lines], event.placed_at
     )
 
 
@@ -101,12 +101,11 @@ def _sum(parts: Iterable[DiscountAllocation | TaxLine]) -> int:
     return sum(part.amount.amount_minor for part in parts)
 
 
-async def record_shipped(uow: UnitOfWork, event: Shipped) -> None:
+def record_shipped(facts: OrderFactsBatch, event: Shipped, _context: Context) -> None:
     quantities: dict[str, int] = {}
     for line in event.lines:
         quantities[line.sku] = quantities.get(line.sku, 0) + line.quantity
-    await db.record_shipment(
-        uow.connection,
+    facts.record_shipment(
         event.order_id,
         domain.Shipment(
             shipment_id=event.shipment_id,
@@ -117,8 +116,8 @@ async def record_shipped(uow: UnitOfWork, event: Shipped) -> None:
     )
 
 
-async def record_delivered(uow: UnitOfWork, event: Delivered) -> None:
-    await db.record_delivery(uow.connection, event.order_id, event.shipment_id, event.delivered_at)
+def record_delivered(facts: OrderFactsBatch, event: Delivered, _context: Context) -> None:
+    facts.record_delivery(event.order_id, event.shipment_id, event.delivered_at)
 
 
 async def request_return(
