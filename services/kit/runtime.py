@@ -52,6 +52,9 @@ class ServiceDefinition:
     """Topics to consume (catalogue names); by default those the catalogue lists."""
     invalid_record_handler: InvalidRecordHandler | None = None
     background: Sequence[Callable[[ServiceRuntime], Coroutine[Any, Any, None]]] = ()
+    publishes_spans: bool = True
+    """Whether its spans go to the spans topic (the operations view, which reads that topic,
+    would only read its own spans back: they go to OTLP alone, when one is configured)."""
     """Long-running jobs of the service (schedulers, dispatchers), started with it."""
 
 
@@ -87,11 +90,15 @@ class ServiceRuntime:
         self.definition = definition
         self.metrics = Metrics()
         self.topic_names = TopicNames(settings.topic_namespace)
-        self.span_exporter = kafka_span_exporter(
-            service=definition.name,
-            bootstrap_servers=settings.kafka_bootstrap_servers,
-            topic_names=self.topic_names,
-            registry=self.metrics.registry,
+        self.span_exporter = (
+            kafka_span_exporter(
+                service=definition.name,
+                bootstrap_servers=settings.kafka_bootstrap_servers,
+                topic_names=self.topic_names,
+                registry=self.metrics.registry,
+            )
+            if definition.publishes_spans
+            else None
         )
         self.tracer_provider = create_tracer_provider(
             definition.name,

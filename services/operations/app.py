@@ -79,6 +79,7 @@ def create_app(settings: OperationsSettings | None = None) -> FastAPI:
         # and are read by the raw-record job.
         topics=tuple(topic.name for topic in TOPICS),
         invalid_record_handler=handlers.invalid_record_handler(),
+        publishes_spans=False,
         background=(
             jobs.raw_records(
                 batch_records=settings.raw_batch_records, retry_seconds=settings.raw_retry_seconds

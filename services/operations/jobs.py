@@ -109,8 +109,9 @@ async def store_raw(
         try:
             span = service.span_document(record.value)
             # This view's own spans (projecting each event) would double every order's
-            # trace with bookkeeping of the read side: the waterfall shows the flow. They
-            # are dropped before their fields are checked and converted.
+            # trace with bookkeeping of the read side: the waterfall shows the flow. The
+            # view does not publish them; any that arrive (from a replica of an older
+            # release, say) are dropped before their fields are checked and converted.
             if service.span_service(span) == own_service:
                 continue
             row = service.span_row(span)
