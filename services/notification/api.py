@@ -23,6 +23,7 @@ from services.notification.domain import (
     WebhookSubscription,
 )
 from services.notification.handlers import subscribable_event_types
+from services.notification.subscribed_types import SubscribedTypes
 
 SUBSCRIBABLE = subscribable_event_types()
 MAX_URL_LENGTH = 512
@@ -144,7 +145,7 @@ class NotificationView(BaseModel):
         )
 
 
-def create_router(runtime: ServiceRuntime) -> APIRouter:
+def create_router(runtime: ServiceRuntime, subscribed: SubscribedTypes) -> APIRouter:
     router = APIRouter()
 
     @router.post(
@@ -166,6 +167,8 @@ def create_router(runtime: ServiceRuntime) -> APIRouter:
                 subscription_id=outcome.subscription.subscription_id,
             )
             return JSONResponse(status_code=status.HTTP_409_CONFLICT, content=refusal.model_dump())
+        # Committed: this replica's consumers read the subscribed types from now on.
+        subscribed.add(outcome.event_types)
         return SubscriptionView.of(outcome)
 
     @router.get("/webhook-subscriptions", response_model=list[SubscriptionView], tags=["webhooks"])

@@ -14,8 +14,9 @@ from services.notification.api import create_router
 from services.notification.delivery import SmtpMailer
 from services.notification.dispatcher import Dispatcher, DispatchSettings
 from services.notification.domain import RetryPolicy
-from services.notification.handlers import routes
+from services.notification.handlers import router
 from services.notification.service import InternalRecipients
+from services.notification.subscribed_types import SubscribedTypes
 from services.notification.templates import TemplateCatalogue
 
 MIGRATIONS = Path(__file__).parent / "migrations" / "versions"
@@ -57,6 +58,13 @@ class NotificationSettings(ServiceSettings):
         description="How long a delivery attempt owns its notification; longer than any "
         "SMTP or webhook timeout, or a slow attempt may be repeated by another replica",
     )
+    notification_subscription_refresh_seconds: float = Field(
+        default=1.0,
+        gt=0,
+        description="How often each replica reads again which event types webhooks "
+        "subscribe to: a subscription made on another replica covers the events consumed "
+        "from at most this long after it was made",
+    )
 
 
 def create_app(settings: NotificationSettings | None = None) -> FastAPI:
@@ -86,13 +94,14 @@ def create_app(settings: NotificationSettings | None = None) -> FastAPI:
         purchasing=settings.notification_purchasing_email,
         operations=settings.notification_operations_email,
     )
+    subscribed = SubscribedTypes(refresh_seconds=settings.notification_subscription_refresh_seconds)
     runtime = ServiceRuntime(
         settings,
         ServiceDefinition(
             name="notification",
             migrations=MIGRATIONS,
-            routes=routes(recipients),
-            background=(dispatcher.run,),
+            router=router(recipients, subscribed),
+            background=(dispatcher.run, subscribed.follow),
         ),
     )
-    return create_http_app(runtime, [create_router(runtime)])
+    return create_http_app(runtime, [create_router(runtime, subscribed)])

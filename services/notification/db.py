@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import functools
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -107,42 +107,6 @@ Index(
 Index("notifications_by_subject", notifications.c.subject_key, notifications.c.created_at)
 
 
-# Statements run for nearly every consumed event are built once: building one costs as
-# much CPU as executing it.
-_REMEMBER_CONTACT = (
-    pg_insert(contacts)
-    .values(
-        {
-            name: bindparam(name)
-            for name in ("order_id", "email", "name", "locale", "channel", "external_order_id")
-        }
-    )
-    .on_conflict_do_nothing(index_elements=[contacts.c.order_id])
-)
-
-
-async def remember_contact(connection: AsyncConnection, contact: Contact) -> None:
-    await connection.execute(
-        _REMEMBER_CONTACT,
-        {
-            "order_id": contact.order_id,
-            "email": contact.email,
-            "name": contact.name,
-            "locale": contact.locale,
-            "channel": contact.channel,
-            "external_order_id": contact.external_order_id,
-        },
-    )
-
-
-_CONTACT = select(contacts).where(contacts.c.order_id == bindparam("order_id"))
-
-
-async def contact_of(connection: AsyncConnection, order_id: str) -> Contact | None:
-    row = (await connection.execute(_CONTACT, {"order_id": order_id})).first()
-    return _contact(row._mapping) if row is not None else None
-
-
 _CONTACTS = select(contacts).where(
     contacts.c.order_id == any_(bindparam("order_ids", type_=ARRAY(String)))
 )
@@ -163,20 +127,6 @@ def _contact(row: RowMapping) -> Contact:
         channel=row["channel"],
         external_order_id=row["external_order_id"],
     )
-
-
-_RECORD_NOTIFICATIONS = pg_insert(notifications).on_conflict_do_nothing(
-    constraint="notifications_one_per_recipient"
-)
-
-
-async def record_notifications(
-    connection: AsyncConnection, rows: Sequence[Mapping[str, Any]]
-) -> None:
-    """Inserts the notifications; one already recorded for the same (event, recipient,
-    channel) is left as it is."""
-    if rows:
-        await connection.execute(_RECORD_NOTIFICATIONS, list(rows))
 
 
 _DUE = (
@@ -426,24 +376,18 @@ async def subscriptions_by_id(
     return {row.subscription_id: _subscription(row._mapping) for row in rows}
 
 
+_SUBSCRIBED_EVENT_TYPES = select(func.unnest(webhook_subscriptions.c.event_types)).distinct()
+
+
+async def subscribed_event_types(connection: AsyncConnection) -> frozenset[str]:
+    """Every event type some webhook subscription names."""
+    return frozenset((await connection.execute(_SUBSCRIBED_EVENT_TYPES)).scalars())
+
+
 async def subscriptions(connection: AsyncConnection) -> list[WebhookSubscription]:
     rows = await connection.execute(
         select(webhook_subscriptions).order_by(webhook_subscriptions.c.created_at)
     )
-    return [_subscription(row._mapping) for row in rows]
-
-
-_SUBSCRIPTIONS_TO = (
-    select(webhook_subscriptions)
-    .where(webhook_subscriptions.c.event_types.contains(bindparam("event_types")))
-    .order_by(webhook_subscriptions.c.subscription_id)
-)
-
-
-async def subscriptions_to(
-    connection: AsyncConnection, event_type: str
-) -> list[WebhookSubscription]:
-    rows = await connection.execute(_SUBSCRIPTIONS_TO, {"event_types": [event_type]})
     return [_subscription(row._mapping) for row in rows]
 
 

@@ -6,15 +6,14 @@ import asyncio
 import contextlib
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
-from email.message import EmailMessage
-from email.utils import formatdate
+from dataclasses import dataclass, field
 from uuid import UUID
 
 import aiosmtplib
 import httpx
 
-from services.notification.domain import message_id, webhook_signature
+from services.notification.domain import webhook_signature
+from services.notification.mail import MailWriter, OutgoingMail
 from services.notification.templates import RenderedMessage
 
 
@@ -28,21 +27,16 @@ class SmtpMailer:
     port: int
     from_address: str
     timeout_seconds: float
+    _writer: MailWriter = field(init=False, repr=False, compare=False)
 
-    def message(self, notification_id: str, to: str, rendered: RenderedMessage) -> EmailMessage:
-        message = EmailMessage()
-        message["From"] = self.from_address
-        message["To"] = to
-        message["Subject"] = rendered.subject
-        message["Date"] = formatdate(localtime=False, usegmt=True)
-        message["Message-ID"] = message_id(notification_id, self.from_address)
-        message.set_content(rendered.body)
-        # After set_content, which replaces every Content-* header.
-        message["Content-Language"] = rendered.locale
-        return message
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "_writer", MailWriter(self.from_address))
+
+    def message(self, notification_id: str, to: str, rendered: RenderedMessage) -> OutgoingMail:
+        return self._writer.write(notification_id, to, rendered)
 
     async def send_all(
-        self, messages: Sequence[EmailMessage], *, connections: int
+        self, messages: Sequence[OutgoingMail], *, connections: int
     ) -> list[Exception | None]:
         """Hands each message to the mail server; one result per message, None when it was
         accepted, else why not.
@@ -65,11 +59,13 @@ class SmtpMailer:
                 for index, message in pending:
                     try:
                         if client is None:
-                            client = aiosmtplib.SMTP(
-                                hostname=self.host, port=self.port, timeout=self.timeout_seconds
-                            )
-                            await client.connect()
-                        await client.send_message(message)
+                            client = await self._connect()
+                        content, options = message.transfer(
+                            eight_bit_mime=client.supports_extension("8bitmime")
+                        )
+                        await client.sendmail(
+                            message.sender, [message.recipient], content, mail_options=options
+                        )
                     except Exception as error:
                         results[index] = error
                         if client is not None:
@@ -84,6 +80,17 @@ class SmtpMailer:
 
         await asyncio.gather(*(carry() for _ in range(min(connections, len(messages)))))
         return results
+
+    async def _connect(self) -> aiosmtplib.SMTP:
+        """A connection that has greeted the server, so its extensions are known."""
+        client = aiosmtplib.SMTP(hostname=self.host, port=self.port, timeout=self.timeout_seconds)
+        await client.connect()
+        try:
+            await client.ehlo()
+        except aiosmtplib.SMTPHeloError:
+            # A server without ESMTP: plain HELO, and 7-bit bodies.
+            await client.helo()
+        return client
 
 
 HEADER_EVENT_TYPE = "X-OMS-Event-Type"

@@ -22,7 +22,6 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from email.message import EmailMessage
 
 import httpx
 from tenacity import (
@@ -44,6 +43,7 @@ from services.notification.domain import (
     RetryPolicy,
     SkipReason,
 )
+from services.notification.mail import OutgoingMail
 from services.notification.templates import TemplateCatalogue
 
 log = get_logger(__name__)
@@ -108,7 +108,7 @@ class Dispatcher:
         self, claimed: list[Notification], context: service.DeliveryContext
     ) -> list[AttemptOutcome]:
         outcomes: list[AttemptOutcome] = []
-        composed: list[tuple[Notification, EmailMessage]] = []
+        composed: list[tuple[Notification, OutgoingMail]] = []
         mailer = self._settings.mailer
         for notification in claimed:
             skipped = service.skip_reason(notification, context)
@@ -212,8 +212,10 @@ class Dispatcher:
         )
 
 
+# A line per message at DEBUG only: at INFO it would cost a good share of writing the
+# message, and NotificationSent / NotificationSkipped say it already.
 def _delivered(claimed: Notification) -> AttemptOutcome:
-    log.info(
+    log.debug(
         "notification sent",
         notification_id=claimed.notification_id,
         channel=claimed.channel.value,
@@ -222,7 +224,7 @@ def _delivered(claimed: Notification) -> AttemptOutcome:
 
 
 def _skipped(claimed: Notification, reason: SkipReason) -> AttemptOutcome:
-    log.info("notification skipped", notification_id=claimed.notification_id, reason=reason.value)
+    log.debug("notification skipped", notification_id=claimed.notification_id, reason=reason.value)
     return AttemptOutcome(claimed, skipped=reason)
 
 

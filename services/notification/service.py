@@ -1,15 +1,16 @@
 """The notification service's use cases.
 
-Consuming an event only RECORDS the notifications it calls for, in the consumer's
-transaction: no network I/O happens while a database transaction is open. The dispatcher
-(`dispatcher.py`) delivers them later and records each outcome here.
+Consuming an event only RECORDS the notifications it calls for, in the consumed batch's
+state (`batch_state.py`), written with the batch's transaction: no network I/O happens
+while a database transaction is open. The dispatcher (`dispatcher.py`) delivers them
+later and records each outcome here.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -25,9 +26,11 @@ from contracts.events.notification import (
     NotificationSkipReason,
 )
 from contracts.events.order import OrderPlaced
+from services.kit.batch import Context
 from services.kit.logs import get_logger
 from services.kit.unit_of_work import Cause, UnitOfWork
 from services.notification import db
+from services.notification.batch_state import BatchState, NewNotification
 from services.notification.domain import (
     WEBHOOK_TEMPLATE,
     AttemptOutcome,
@@ -73,10 +76,9 @@ def new_subscription_id() -> str:
     return f"whs_{uuid7().hex}"
 
 
-async def remember_customer(uow: UnitOfWork, event: OrderPlaced) -> None:
+def remember_customer(state: BatchState, event: OrderPlaced) -> None:
     """Keeps how to reach the order's customer, for every later message about the order."""
-    await db.remember_contact(
-        uow.connection,
+    state.remember(
         Contact(
             order_id=event.order_id,
             email=event.customer.email,
@@ -84,12 +86,12 @@ async def remember_customer(uow: UnitOfWork, event: OrderPlaced) -> None:
             locale=event.customer.locale,
             channel=event.channel,
             external_order_id=event.external_order_id,
-        ),
+        )
     )
 
 
-async def record_notifications(
-    uow: UnitOfWork, event: Event, recipients: InternalRecipients
+def record_notifications(
+    state: BatchState, event: Event, context: Context, recipients: InternalRecipients
 ) -> None:
     """Records every message the event calls for: an e-mail when the event is one people
     are told about, and one webhook call per subscription to its type.
@@ -98,63 +100,72 @@ async def record_notifications(
     without an address; the dispatcher sends it once the address is known. One to a
     customer known to have no address is recorded as skipped, with its reason.
     """
-    now = datetime.now(UTC)
-    payload = event.model_dump_json()
-    common: dict[str, Any] = {
-        "cause_event_id": event.event_id,
-        "cause_event_type": event.event_type(),
-        "subject_key": event.subject(),
-        "payload": payload,
-        "status": NotificationStatus.PENDING.value,
-        "skip_reason": None,
-        "next_attempt_at": now,
-    }
-    rows: list[dict[str, Any]] = []
+    event_type = event.event_type()
     plan = EMAIL_PLANS.get(type(event))
-    if plan is not None:
-        email: dict[str, Any] = {
-            **common,
-            "notification_id": new_notification_id(),
-            "channel": Channel.EMAIL.value,
-            "audience": plan.audience.value,
-            "template": plan.template,
-            "subscription_id": None,
-        }
-        if plan.audience is not Audience.CUSTOMER:
-            email["recipient"] = recipients.address_of(plan.audience)
-        else:
-            contact = await db.contact_of(uow.connection, event.subject())
-            email["recipient"] = contact.email if contact is not None else None
-            if contact is None:
-                log.info("customer address not known yet; the e-mail waits for the order")
-            elif (skipped := contact.skip_reason()) is not None:
-                log.info("customer e-mail skipped", reason=skipped.value)
-                email |= {"status": NotificationStatus.SKIPPED.value, "skip_reason": skipped.value}
-                uow.emit(
-                    NotificationSkipped(
-                        subject_key=event.subject(),
-                        notification_id=email["notification_id"],
-                        cause_event_id=event.event_id,
-                        cause_event_type=event.event_type(),
-                        channel=NotificationChannel.EMAIL,
-                        template=plan.template,
-                        reason=NotificationSkipReason(skipped.value),
-                    )
-                )
-        rows.append(email)
-    for subscription in await db.subscriptions_to(uow.connection, event.event_type()):
-        rows.append(
-            {
-                **common,
-                "notification_id": new_notification_id(),
-                "channel": Channel.WEBHOOK.value,
-                "audience": Audience.SUBSCRIBER.value,
-                "recipient": subscription.url,
-                "template": WEBHOOK_TEMPLATE,
-                "subscription_id": subscription.subscription_id,
-            }
+    subscribers = state.subscribers_to(event_type)
+    if plan is None and not subscribers:
+        return
+    payload = event.model_dump_json()
+
+    def notification(
+        channel: Channel,
+        audience: Audience,
+        recipient: str | None,
+        template: str,
+        *,
+        subscription_id: str | None = None,
+        skipped: SkipReason | None = None,
+    ) -> NewNotification:
+        return NewNotification(
+            notification_id=new_notification_id(),
+            cause_event_id=event.event_id,
+            cause_event_type=event_type,
+            subject_key=event.subject(),
+            channel=channel,
+            audience=audience,
+            recipient=recipient,
+            template=template,
+            subscription_id=subscription_id,
+            payload=payload,
+            status=NotificationStatus.PENDING if skipped is None else NotificationStatus.SKIPPED,
+            skip_reason=skipped,
+            next_attempt_at=context.now,
         )
-    await db.record_notifications(uow.connection, rows)
+
+    if plan is not None:
+        if plan.audience is not Audience.CUSTOMER:
+            recipient = recipients.address_of(plan.audience)
+            state.record(notification(Channel.EMAIL, plan.audience, recipient, plan.template))
+        elif (contact := state.contact_of(event.subject())) is None:
+            log.debug("customer address not known yet; the e-mail waits for the order")
+            state.record(notification(Channel.EMAIL, plan.audience, None, plan.template))
+        elif (skipped := contact.skip_reason()) is not None:
+            log.debug("customer e-mail skipped", reason=skipped.value)
+            email = notification(Channel.EMAIL, plan.audience, None, plan.template, skipped=skipped)
+            state.record(email)
+            context.emit(
+                NotificationSkipped(
+                    subject_key=email.subject_key,
+                    notification_id=email.notification_id,
+                    cause_event_id=event.event_id,
+                    cause_event_type=event_type,
+                    channel=NotificationChannel.EMAIL,
+                    template=plan.template,
+                    reason=NotificationSkipReason(skipped.value),
+                )
+            )
+        else:
+            state.record(notification(Channel.EMAIL, plan.audience, contact.email, plan.template))
+    for subscriber in subscribers:
+        state.record(
+            notification(
+                Channel.WEBHOOK,
+                Audience.SUBSCRIBER,
+                subscriber.url,
+                WEBHOOK_TEMPLATE,
+                subscription_id=subscriber.subscription_id,
+            )
+        )
 
 
 async def claim_due(

@@ -56,11 +56,32 @@ class MailCollector:
         return [message for message in self.messages if message["To"] == address]
 
 
+class HeloOnlyCollector(MailCollector):
+    """A mail server without ESMTP: it refuses EHLO, so a client says HELO and uses no
+    extension (no 8-bit bodies)."""
+
+    async def handle_EHLO(
+        self, _server: Any, _session: Any, _envelope: Any, _hostname: str, _responses: list[str]
+    ) -> list[str]:
+        return ["502 5.5.1 EHLO not implemented"]
+
+
 @contextlib.contextmanager
-def smtp_server() -> Iterator[tuple[MailCollector, int]]:
-    collector = MailCollector()
+def smtp_server(
+    *, esmtp: bool = True, eight_bit_mime: bool = True, smtputf8: bool = False
+) -> Iterator[tuple[MailCollector, int]]:
+    """A mail server on 127.0.0.1, by default one offering 8BITMIME and not SMTPUTF8 (as
+    aiosmtpd does)."""
+    collector = HeloOnlyCollector() if not esmtp else MailCollector()
     port = free_port()
-    controller = Controller(collector, hostname="127.0.0.1", port=port)
+    controller = Controller(
+        collector,
+        hostname="127.0.0.1",
+        port=port,
+        # aiosmtpd offers 8BITMIME unless it is to decode what it receives.
+        decode_data=not eight_bit_mime,
+        enable_SMTPUTF8=smtputf8,
+    )
     controller.start()
     try:
         yield collector, port

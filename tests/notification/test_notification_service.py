@@ -17,7 +17,7 @@ from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import text
+from sqlalchemy import insert, text
 
 from contracts.base import Event
 from contracts.events.notification import (
@@ -38,6 +38,7 @@ from services.notification.templates import TemplateCatalogue
 from tests.infrastructure import Infrastructure
 from tests.kafka_tools import eventually
 from tests.notification import samples
+from tests.notification.batches import apply_batch, notification_router
 from tests.notification.receivers import (
     MailCollector,
     WebhookReceiver,
@@ -308,7 +309,7 @@ async def test_an_order_without_email_sends_the_customer_nothing_and_tells_teams
         NotificationSkipReason.CUSTOMER_HAS_NO_EMAIL
     }
     async with system.runtime.engine.connect() as connection:
-        contact = await db.contact_of(connection, order)
+        contact = (await db.contacts_of(connection, [order])).get(order)
     assert contact is not None
     assert (contact.email, contact.name, contact.locale) == (None, None, "fr")
 
@@ -359,11 +360,11 @@ async def test_recording_an_event_again_keeps_one_message_per_recipient(system: 
     recipient and for a customer whose address is not known yet."""
     sku = f"SKU-{uuid.uuid4().hex[:8]}"
     order = new_order_id()
-    recipients = service.InternalRecipients("purchasing@example.com", "operations@example.com")
+    assert system.runtime.pool is not None
     for event in (samples.low_stock(sku), samples.shipped(order)):
         for _ in range(2):
-            async with system.runtime.unit_of_work() as uow:
-                await service.record_notifications(uow, event, recipients)
+            async with system.runtime.pool.acquire() as connection:
+                await apply_batch(connection, [event], notification_router())
 
     assert len(await system.notifications(sku)) == 1
     assert len(await system.notifications(order)) == 1
@@ -377,8 +378,8 @@ async def claimed_notification(
     event = samples.low_stock(subject_key)
     notification_id = service.new_notification_id()
     async with system.runtime.unit_of_work() as uow:
-        await db.record_notifications(
-            uow.connection,
+        await uow.connection.execute(
+            insert(db.notifications),
             [
                 {
                     "notification_id": notification_id,
