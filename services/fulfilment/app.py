@@ -44,13 +44,22 @@ class FulfilmentSettings(ServiceSettings):
     fulfilment_auto_ship_seconds: float = Field(default=1.0, ge=0)
     fulfilment_auto_deliver_seconds: float = Field(default=2.0, ge=0)
     fulfilment_auto_workers: int = Field(
-        default=2, ge=1, le=32, description="Shipments stepped at once by one replica"
+        default=2,
+        ge=1,
+        le=32,
+        description="Rounds of steps one replica runs at once, on a database connection each",
+    )
+    fulfilment_auto_batch_size: int = Field(
+        default=500, ge=1, le=10_000, description="Most shipments one round steps"
     )
     fulfilment_auto_idle_seconds: float = Field(
         default=0.2, gt=0, description="Pause when no shipment is due"
     )
     fulfilment_auto_retry_seconds: float = Field(
-        default=2.0, gt=0, description="Pause after a failed step (database unavailable)"
+        default=2.0,
+        gt=0,
+        description="Pause after a failed round (database unavailable, or a shipment whose "
+        "step failed: it is tried again then)",
     )
 
 
@@ -72,6 +81,7 @@ def create_app(settings: FulfilmentSettings | None = None) -> FastAPI:
             automatic_steps(
                 rules,
                 workers=settings.fulfilment_auto_workers,
+                batch_size=settings.fulfilment_auto_batch_size,
                 idle_seconds=settings.fulfilment_auto_idle_seconds,
                 retry_seconds=settings.fulfilment_auto_retry_seconds,
             )
@@ -84,7 +94,7 @@ def create_app(settings: FulfilmentSettings | None = None) -> FastAPI:
         ServiceDefinition(
             name="fulfilment",
             migrations=MIGRATIONS,
-            routes=handlers.routes(rules),
+            router=handlers.router(rules),
             background=background,
         ),
     )

@@ -1,4 +1,6 @@
-"""Fulfilment's tables and the small queries its use cases run on them.
+"""Fulfilment's tables, and the queries of the warehouses' and carriers' commands and of
+the shipment listings (consumed batches and the automatic mode read and write the same
+tables set-based: `services.fulfilment.batch_state`).
 
 `order_facts` remembers what fulfilment learnt about an order from the order topic
 (cancellation, latest shipping address), because those events may arrive before the
@@ -8,6 +10,7 @@ serialises everything done to one order's shipments.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 from dataclasses import dataclass
 from datetime import datetime
@@ -30,7 +33,7 @@ from sqlalchemy import (
     text,
     update,
 )
-from sqlalchemy.dialects.postgresql import JSONB, insert
+from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from services.fulfilment.domain import PICKUP, Line, Parcel, ShipmentStatus
@@ -94,14 +97,7 @@ shipments = Table(
 )
 
 
-@dataclass(frozen=True)
-class OrderFacts:
-    cancelled: bool
-    shipping_address: dict[str, Any] | None
-    address_changed_at: datetime | None
-
-
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Shipment:
     shipment_id: str
     order_id: str
@@ -156,25 +152,7 @@ def parcels_json(parcels: tuple[Parcel, ...]) -> list[dict[str, Any]]:
     ]
 
 
-# Built once: the statements every consumed event and automatic step runs; building one
-# costs as much CPU as executing it.
-_CREATE_ORDER_FACTS = insert(order_facts).on_conflict_do_nothing(
-    index_elements=[order_facts.c.order_id]
-)
-_LOCK_ORDER_FACTS = (
-    select(
-        order_facts.c.cancelled_at,
-        order_facts.c.shipping_address,
-        order_facts.c.address_changed_at,
-    )
-    .where(order_facts.c.order_id == bindparam("order_id"))
-    .with_for_update()
-)
-_INSERT_SHIPMENT = (
-    insert(shipments)
-    .on_conflict_do_nothing(constraint="shipments_one_per_order_warehouse")
-    .returning(shipments.c.shipment_id)
-)
+# Built once: the statements of the warehouses' and carriers' commands and of the queries.
 _SHIPMENT = select(shipments).where(shipments.c.shipment_id == bindparam("shipment_id"))
 _LOCK_SHIPMENT = _SHIPMENT.with_for_update()
 _LOCK_SHIPMENT_BY_TRACKING_NUMBER = (
@@ -187,23 +165,6 @@ _ORDER_SHIPMENTS = (
     .where(shipments.c.order_id == bindparam("order_id"))
     .order_by(shipments.c.created_at, shipments.c.warehouse_id)
 )
-_LOCK_ORDER_SHIPMENTS = _ORDER_SHIPMENTS.with_for_update()
-_LOCK_NEXT_DUE_SHIPMENT = (
-    select(shipments)
-    .where(shipments.c.next_step_at <= bindparam("now"))
-    .order_by(shipments.c.next_step_at)
-    .limit(1)
-    .with_for_update(skip_locked=True)
-)
-
-
-@functools.cache
-def _update_order_facts(columns: tuple[str, ...]) -> Update:
-    return (
-        update(order_facts)
-        .where(order_facts.c.order_id == bindparam("key_order_id"))
-        .values({column: bindparam(column, type_=order_facts.c[column].type) for column in columns})
-    )
 
 
 @functools.cache
@@ -213,31 +174,6 @@ def _update_shipment(columns: tuple[str, ...]) -> Update:
         .where(shipments.c.shipment_id == bindparam("key_shipment_id"))
         .values({column: bindparam(column, type_=shipments.c[column].type) for column in columns})
     )
-
-
-async def lock_order(connection: AsyncConnection, order_id: str) -> OrderFacts:
-    """Locks the order's facts row (creating it when new) until the transaction ends, so
-    that a StockReserved and an OrderCancelled of one order, handled at once by two
-    consumers, see each other's effect instead of missing it."""
-    await connection.execute(_CREATE_ORDER_FACTS, {"order_id": order_id})
-    row = (await connection.execute(_LOCK_ORDER_FACTS, {"order_id": order_id})).one()
-    return OrderFacts(
-        cancelled=row.cancelled_at is not None,
-        shipping_address=row.shipping_address,
-        address_changed_at=row.address_changed_at,
-    )
-
-
-async def update_order_facts(connection: AsyncConnection, order_id: str, **values: Any) -> None:
-    await connection.execute(
-        _update_order_facts(tuple(values)), {"key_order_id": order_id, **values}
-    )
-
-
-async def insert_shipment(connection: AsyncConnection, **values: Any) -> bool:
-    """False when the order already has a shipment from that warehouse."""
-    result = await connection.execute(_INSERT_SHIPMENT, values)
-    return result.first() is not None
 
 
 async def get_shipment(connection: AsyncConnection, shipment_id: str) -> Shipment | None:
@@ -261,25 +197,35 @@ async def lock_shipment_by_tracking_number(
     return _shipment_from(row) if row is not None else None
 
 
-async def lock_order_shipments(connection: AsyncConnection, order_id: str) -> list[Shipment]:
-    rows = (await connection.execute(_LOCK_ORDER_SHIPMENTS, {"order_id": order_id})).all()
-    return [_shipment_from(row) for row in rows]
-
-
 async def order_shipments(connection: AsyncConnection, order_id: str) -> list[Shipment]:
     rows = (await connection.execute(_ORDER_SHIPMENTS, {"order_id": order_id})).all()
     return [_shipment_from(row) for row in rows]
 
 
-async def lock_next_due_shipment(connection: AsyncConnection, now: datetime) -> Shipment | None:
-    """The shipment whose automatic step is most overdue, locked; shipments another
-    replica is stepping right now are skipped rather than waited for, so no two replicas
-    step the same shipment and neither blocks the other."""
-    row = (await connection.execute(_LOCK_NEXT_DUE_SHIPMENT, {"now": now})).first()
-    return _shipment_from(row) if row is not None else None
+async def update_shipment(connection: AsyncConnection, before: Shipment, after: Shipment) -> None:
+    """Writes the columns in which `after` differs from `before` (the same shipment, locked)."""
+    changed = {
+        name: _stored(name, getattr(after, name))
+        for name in _SHIPMENT_FIELDS
+        if getattr(after, name) != getattr(before, name)
+    }
+    if changed:
+        await connection.execute(
+            _update_shipment(tuple(changed)), {"key_shipment_id": after.shipment_id, **changed}
+        )
 
 
-async def update_shipment(connection: AsyncConnection, shipment_id: str, **values: Any) -> None:
-    await connection.execute(
-        _update_shipment(tuple(values)), {"key_shipment_id": shipment_id, **values}
-    )
+_SHIPMENT_FIELDS = tuple(field.name for field in dataclasses.fields(Shipment))
+
+
+def _stored(name: str, value: Any) -> Any:
+    """A field's value as its column takes it."""
+    if value is None:
+        return None
+    if name == "status":
+        return value.value
+    if name == "lines":
+        return lines_json(value)
+    if name == "packages":
+        return parcels_json(value)
+    return value

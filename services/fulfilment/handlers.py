@@ -1,32 +1,29 @@
-"""Consumed events, each handed to one use case (decoding and the inbox are the kit's)."""
+"""Consumed events, each handed to one use case (decoding, the inbox and the batch's
+transaction are the kit's; loading and saving the batch's state are `batch_state`'s)."""
 
 from __future__ import annotations
 
-from contracts.base import Event
 from contracts.events.inventory import StockReserved
 from contracts.events.order import OrderCancelled, OrderShippingAddressChanged
-from services.fulfilment import service
+from services.fulfilment import batch_state, service
+from services.fulfilment.batch_state import BatchState
 from services.fulfilment.service import FulfilmentRules
-from services.kit.pipeline import Handler, Routes
-from services.kit.unit_of_work import UnitOfWork
+from services.kit.batch import Context, Router
 
 
-def routes(rules: FulfilmentRules) -> Routes:
-    async def on_stock_reserved(uow: UnitOfWork, event: Event) -> None:
-        assert isinstance(event, StockReserved)
-        await service.create_shipments(uow, event, rules)
+def router(rules: FulfilmentRules) -> Router[BatchState]:
+    events: Router[BatchState] = Router(load=batch_state.load, save=batch_state.save)
 
-    async def on_order_cancelled(uow: UnitOfWork, event: Event) -> None:
-        assert isinstance(event, OrderCancelled)
-        await service.cancel_order_shipments(uow, event)
+    @events.on(StockReserved)
+    def on_stock_reserved(state: BatchState, event: StockReserved, context: Context) -> None:
+        service.create_shipments(state, event, context, rules)
 
-    async def on_shipping_address_changed(uow: UnitOfWork, event: Event) -> None:
-        assert isinstance(event, OrderShippingAddressChanged)
-        await service.change_shipping_address(uow, event, rules)
+    events.on(OrderCancelled)(service.cancel_order_shipments)
 
-    handlers: dict[type[Event], Handler] = {
-        StockReserved: on_stock_reserved,
-        OrderCancelled: on_order_cancelled,
-        OrderShippingAddressChanged: on_shipping_address_changed,
-    }
-    return handlers
+    @events.on(OrderShippingAddressChanged)
+    def on_shipping_address_changed(
+        state: BatchState, event: OrderShippingAddressChanged, context: Context
+    ) -> None:
+        service.change_shipping_address(state, event, context, rules)
+
+    return events

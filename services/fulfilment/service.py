@@ -1,18 +1,24 @@
-"""Fulfilment's use cases: each runs in one unit of work, changes shipments and records the
-events that say so."""
+"""Fulfilment's use cases, each changing shipments and emitting the events that say so:
+
+- the consumed events (StockReserved, OrderCancelled, OrderShippingAddressChanged) apply
+  to the state of their batch in memory (`batch_state`), with no I/O;
+- the warehouses' and carriers' commands run in a unit of work of their own;
+- the automatic mode's round steps the shipments it claimed, in memory as well.
+
+A step is taken the same way whoever takes it: a warehouse, a carrier or the automatic
+mode."""
 
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
 from uuid6 import uuid7
 
-from contracts.base import Money
-from contracts.events.common import Address, SkuQuantity
+from contracts.base import Event, Money
+from contracts.events.common import SkuQuantity
 from contracts.events.fulfilment import (
     Delivered,
     Package,
@@ -26,6 +32,7 @@ from contracts.events.fulfilment import (
 from contracts.events.inventory import StockReserved
 from contracts.events.order import OrderCancelled, OrderShippingAddressChanged
 from services.fulfilment import db
+from services.fulfilment.batch_state import BatchState
 from services.fulfilment.db import Shipment
 from services.fulfilment.domain import (
     Action,
@@ -47,6 +54,7 @@ from services.fulfilment.domain import (
     steps_of,
     tracking_number,
 )
+from services.kit.batch import Context
 from services.kit.logs import get_logger
 from services.kit.unit_of_work import UnitOfWork
 
@@ -75,7 +83,9 @@ def _next_step_at(rules: FulfilmentRules, status: ShipmentStatus, now: datetime)
     return now + timedelta(seconds=delay) if delay is not None else None
 
 
-async def create_shipments(uow: UnitOfWork, event: StockReserved, rules: FulfilmentRules) -> None:
+def create_shipments(
+    state: BatchState, event: StockReserved, context: Context, rules: FulfilmentRules
+) -> None:
     """One shipment per warehouse holding stock for the order, unless the order is already
     known to be cancelled; addressed to the latest address known for the order and planned
     for it (domestic or international against the warehouse's country, which the
@@ -85,49 +95,20 @@ async def create_shipments(uow: UnitOfWork, event: StockReserved, rules: Fulfilm
     A reservation emitted before allocations named their warehouse's country is planned
     as domestic, and that is logged once per shipment (again should a new address re-plan
     it: the country is still unknown then)."""
-    facts = await db.lock_order(uow.connection, event.order_id)
+    facts = state.facts_of(event.order_id)
     if facts.cancelled:
-        log.info("order already cancelled: no shipment created", order_id=event.order_id)
+        log.debug("order already cancelled: no shipment created", order_id=event.order_id)
         return
     address = (
-        Address.model_validate(facts.shipping_address)
-        if facts.shipping_address is not None
-        else event.shipping_address
+        facts.shipping_address if facts.shipping_address is not None else event.shipping_address
     )
+    stored_address = address.model_dump(mode="json") if address is not None else None
     countries = {a.warehouse_id: a.warehouse_country for a in event.allocations}
-    now = _now()
+    from_warehouses = {shipment.warehouse_id for shipment in state.order_shipments(event.order_id)}
+    now = context.now
     allocations = ((a.warehouse_id, a.sku, a.quantity) for a in event.allocations)
     for warehouse_id, lines in lines_per_warehouse(allocations).items():
-        quote = rules.shipping.quote(
-            event.shipping_speed.value,
-            warehouse_country=countries[warehouse_id],
-            destination_country=address.country if address is not None else None,
-            weight_grams=rules.shipping.weight_of(lines),
-        )
-        shipment_id = shipment_id_from(uuid7().hex)
-        created = await db.insert_shipment(
-            uow.connection,
-            shipment_id=shipment_id,
-            order_id=event.order_id,
-            warehouse_id=warehouse_id,
-            warehouse_country=countries[warehouse_id],
-            reservation_id=event.reservation_id,
-            status=ShipmentStatus.CREATED.value,
-            lines=db.lines_json(lines),
-            shipping_speed=event.shipping_speed.value,
-            carrier=quote.carrier,
-            shipping_method=quote.method,
-            shipping_cost_minor=quote.cost_minor,
-            shipping_cost_currency=quote.currency,
-            international=quote.international,
-            shipping_address=address.model_dump(mode="json") if address is not None else None,
-            customer_locale=event.customer_locale,
-            notes=event.notes,
-            created_at=now,
-            updated_at=now,
-            next_step_at=_next_step_at(rules, ShipmentStatus.CREATED, now),
-        )
-        if not created:
+        if warehouse_id in from_warehouses:
             log.warning(
                 "order already has a shipment from this warehouse: reservation ignored",
                 order_id=event.order_id,
@@ -135,7 +116,45 @@ async def create_shipments(uow: UnitOfWork, event: StockReserved, rules: Fulfilm
                 reservation_id=event.reservation_id,
             )
             continue
-        uow.emit(
+        quote = rules.shipping.quote(
+            event.shipping_speed.value,
+            warehouse_country=countries[warehouse_id],
+            destination_country=address.country if address is not None else None,
+            weight_grams=rules.shipping.weight_of(lines),
+        )
+        shipment_id = shipment_id_from(uuid7().hex)
+        state.add_shipment(
+            Shipment(
+                shipment_id=shipment_id,
+                order_id=event.order_id,
+                warehouse_id=warehouse_id,
+                warehouse_country=countries[warehouse_id],
+                reservation_id=event.reservation_id,
+                status=ShipmentStatus.CREATED,
+                lines=lines,
+                shipping_speed=event.shipping_speed.value,
+                carrier=quote.carrier,
+                shipping_method=quote.method,
+                shipping_cost_minor=quote.cost_minor,
+                shipping_cost_currency=quote.currency,
+                international=quote.international,
+                shipping_address=stored_address,
+                customer_locale=event.customer_locale,
+                notes=event.notes,
+                tracking_number=None,
+                packages=None,
+                created_at=now,
+                picked_at=None,
+                packed_at=None,
+                shipped_at=None,
+                delivered_at=None,
+                cancelled_at=None,
+                cancellation_reason=None,
+                updated_at=now,
+                next_step_at=_next_step_at(rules, ShipmentStatus.CREATED, now),
+            )
+        )
+        context.emit(
             ShipmentCreated(
                 order_id=event.order_id,
                 shipment_id=shipment_id,
@@ -150,7 +169,7 @@ async def create_shipments(uow: UnitOfWork, event: StockReserved, rules: Fulfilm
             )
         )
         _log_assumption(quote, shipment_id, warehouse_id)
-        log.info(
+        log.debug(
             "shipment created",
             shipment_id=shipment_id,
             warehouse_id=warehouse_id,
@@ -159,60 +178,66 @@ async def create_shipments(uow: UnitOfWork, event: StockReserved, rules: Fulfilm
         )
 
 
-async def cancel_order_shipments(uow: UnitOfWork, event: OrderCancelled) -> None:
+def cancel_order_shipments(state: BatchState, event: OrderCancelled, context: Context) -> None:
     """Stops every shipment of the order still in a warehouse, and remembers the
     cancellation so that shipments reserved later are never created."""
-    facts = await db.lock_order(uow.connection, event.order_id)
+    facts = state.facts_of(event.order_id)
     if not facts.cancelled:
-        await db.update_order_facts(
-            uow.connection,
+        state.record_facts(
             event.order_id,
-            cancelled_at=event.occurred_at,
-            cancellation_reason=event.reason.value,
+            dataclasses.replace(
+                facts, cancelled_at=event.occurred_at, cancellation_reason=event.reason.value
+            ),
         )
-    now = _now()
-    for shipment in await db.lock_order_shipments(uow.connection, event.order_id):
+    now = context.now
+    for shipment in state.order_shipments(event.order_id):
         if not is_in_warehouse(shipment.status):
             continue
-        await db.update_shipment(
-            uow.connection,
-            shipment.shipment_id,
-            status=ShipmentStatus.CANCELLED.value,
-            cancelled_at=now,
-            cancellation_reason=ShipmentCancellationReason.ORDER_CANCELLED.value,
-            updated_at=now,
-            next_step_at=None,
+        state.update_shipment(
+            dataclasses.replace(
+                shipment,
+                status=ShipmentStatus.CANCELLED,
+                cancelled_at=now,
+                cancellation_reason=ShipmentCancellationReason.ORDER_CANCELLED.value,
+                updated_at=now,
+                next_step_at=None,
+            )
         )
-        uow.emit(
+        context.emit(
             ShipmentCancelled(
                 order_id=event.order_id,
                 shipment_id=shipment.shipment_id,
                 reason=ShipmentCancellationReason.ORDER_CANCELLED,
             )
         )
-        log.info("shipment cancelled", shipment_id=shipment.shipment_id)
+        log.debug("shipment cancelled", shipment_id=shipment.shipment_id)
 
 
-async def change_shipping_address(
-    uow: UnitOfWork, event: OrderShippingAddressChanged, rules: FulfilmentRules
+def change_shipping_address(
+    state: BatchState,
+    event: OrderShippingAddressChanged,
+    context: Context,
+    rules: FulfilmentRules,
 ) -> None:
     """Re-addresses every shipment of the order still in a warehouse and plans it again
     for the new address (carrier, service level, domestic or international, cost), saying
     so with ShipmentReplanned; remembers the address for shipments reserved later. A
     shipment that left is not touched. An older change never overwrites a newer one."""
-    facts = await db.lock_order(uow.connection, event.order_id)
+    facts = state.facts_of(event.order_id)
     if facts.address_changed_at is not None and facts.address_changed_at > event.occurred_at:
-        log.info("address change older than the one applied: ignored", order_id=event.order_id)
+        log.debug("address change older than the one applied: ignored", order_id=event.order_id)
         return
-    address = event.shipping_address.model_dump(mode="json")
-    await db.update_order_facts(
-        uow.connection,
+    state.record_facts(
         event.order_id,
-        shipping_address=address,
-        address_changed_at=event.occurred_at,
+        dataclasses.replace(
+            facts,
+            shipping_address=event.shipping_address,
+            address_changed_at=event.occurred_at,
+        ),
     )
-    now = _now()
-    for shipment in await db.lock_order_shipments(uow.connection, event.order_id):
+    address = event.shipping_address.model_dump(mode="json")
+    now = context.now
+    for shipment in state.order_shipments(event.order_id):
         if not is_in_warehouse(shipment.status):
             continue
         quote = rules.shipping.quote(
@@ -221,18 +246,19 @@ async def change_shipping_address(
             destination_country=event.shipping_address.country,
             weight_grams=rules.shipping.weight_of(shipment.lines),
         )
-        await db.update_shipment(
-            uow.connection,
-            shipment.shipment_id,
-            shipping_address=address,
-            carrier=quote.carrier,
-            shipping_method=quote.method,
-            shipping_cost_minor=quote.cost_minor,
-            shipping_cost_currency=quote.currency,
-            international=quote.international,
-            updated_at=now,
+        state.update_shipment(
+            dataclasses.replace(
+                shipment,
+                shipping_address=address,
+                carrier=quote.carrier,
+                shipping_method=quote.method,
+                shipping_cost_minor=quote.cost_minor,
+                shipping_cost_currency=quote.currency,
+                international=quote.international,
+                updated_at=now,
+            )
         )
-        uow.emit(
+        context.emit(
             ShipmentReplanned(
                 order_id=event.order_id,
                 shipment_id=shipment.shipment_id,
@@ -250,7 +276,7 @@ async def change_shipping_address(
             )
         )
         _log_assumption(quote, shipment.shipment_id, shipment.warehouse_id)
-        log.info(
+        log.debug(
             "shipment re-planned",
             shipment_id=shipment.shipment_id,
             carrier=quote.carrier,
@@ -299,31 +325,37 @@ async def record_delivery(
     refusal = refusal_of(shipment.status, Action.DELIVER)
     if refusal is not None:
         return shipment if shipment.status is ShipmentStatus.DELIVERED else refusal
-    return await _take(
-        uow,
+    delivered = _take_step(
         shipment,
         Action.DELIVER,
         rules,
         _now(),
+        uow.emit,
         delivered_at=delivered_at.astimezone(UTC) if delivered_at is not None else None,
     )
+    await db.update_shipment(uow.connection, shipment, delivered)
+    log.info("shipment stepped", shipment_id=shipment.shipment_id, status=delivered.status.value)
+    return delivered
 
 
-async def advance_next_due_shipment(uow: UnitOfWork, rules: FulfilmentRules) -> bool:
-    """Takes the automatic mode's next step for the most overdue shipment; False when no
-    shipment is due."""
-    now = _now()
-    shipment = await db.lock_next_due_shipment(uow.connection, now)
-    if shipment is None:
-        return False
-    actions = automatic_actions(shipment.status, shipment.carrier)
-    if not actions:
-        await db.update_shipment(uow.connection, shipment.shipment_id, next_step_at=None)
-        return True
-    for action in actions:
-        shipment = await _take(uow, shipment, action, rules, now)
-    log.info("automatic step taken", shipment_id=shipment.shipment_id, status=shipment.status)
-    return True
+def advance_due_shipments(
+    claimed: Sequence[Shipment], rules: FulfilmentRules, context: Context
+) -> list[Shipment]:
+    """The automatic mode's round: takes every step of each claimed shipment that is due
+    by the round's time, in order (with no delay configured, created to delivered at
+    once), emitting what each step reports; returns the shipments after their steps."""
+    return [_advance_while_due(shipment, rules, context) for shipment in claimed]
+
+
+def _advance_while_due(shipment: Shipment, rules: FulfilmentRules, context: Context) -> Shipment:
+    while shipment.next_step_at is not None and shipment.next_step_at <= context.now:
+        actions = automatic_actions(shipment.status, shipment.carrier)
+        if not actions:
+            return dataclasses.replace(shipment, next_step_at=None)
+        for action in actions:
+            shipment = _take_step(shipment, action, rules, context.now, context.emit)
+        log.debug("automatic step taken", shipment_id=shipment.shipment_id, status=shipment.status)
+    return shipment
 
 
 async def find_shipment(uow: UnitOfWork, shipment_id: str) -> Shipment | None:
@@ -349,76 +381,71 @@ async def _command(
     if refusal is not None:
         return refusal
     now = _now()
+    stepped = shipment
     for step in steps_of(action, shipment.carrier):
-        shipment = await _take(uow, shipment, step, rules, now, parcels=parcels)
-    return shipment
+        stepped = _take_step(stepped, step, rules, now, uow.emit, parcels=parcels)
+    await db.update_shipment(uow.connection, shipment, stepped)
+    log.info("shipment stepped", shipment_id=shipment_id, status=stepped.status.value)
+    return stepped
 
 
-async def _take(
-    uow: UnitOfWork,
+def _take_step(
     shipment: Shipment,
     action: Action,
     rules: FulfilmentRules,
     now: datetime,
+    emit: Callable[[Event], None],
     *,
     parcels: tuple[Parcel, ...] | None = None,
     delivered_at: datetime | None = None,
 ) -> Shipment:
-    """Takes one allowed step: stores it and emits the event that reports it (picking
-    is internal to the warehouse and reports nothing)."""
+    """Takes one allowed step: returns the shipment after it, and emits the event that
+    reports it (picking is internal to the warehouse and reports nothing)."""
     status = reached_by(action)
-    changes: dict[str, Any] = {
-        "status": status,
-        "updated_at": now,
-        "next_step_at": _next_step_at(rules, status, now),
-    }
+    stepped = dataclasses.replace(
+        shipment, status=status, updated_at=now, next_step_at=_next_step_at(rules, status, now)
+    )
     if action is Action.PICK:
-        changes["picked_at"] = now
-    elif action is Action.PACK:
-        changes["packed_at"] = now
-        changes["packages"] = parcels or default_parcels(rules.shipping.weight_of(shipment.lines))
-        uow.emit(
+        return dataclasses.replace(stepped, picked_at=now)
+    if action is Action.PACK:
+        packages = parcels or default_parcels(rules.shipping.weight_of(shipment.lines))
+        emit(
             ShipmentPacked(
                 order_id=shipment.order_id,
                 shipment_id=shipment.shipment_id,
                 packages=tuple(
                     Package(package_id=parcel.package_id, weight_grams=parcel.weight_grams)
-                    for parcel in changes["packages"]
+                    for parcel in packages
                 ),
             )
         )
-    elif action is Action.SHIP:
-        changes["shipped_at"] = now
-        changes["tracking_number"] = tracking_number(shipment.carrier, shipment.shipment_id)
-        uow.emit(
+        return dataclasses.replace(stepped, packed_at=now, packages=packages)
+    if action is Action.SHIP:
+        tracking = tracking_number(shipment.carrier, shipment.shipment_id)
+        emit(
             Shipped(
                 order_id=shipment.order_id,
                 shipment_id=shipment.shipment_id,
                 warehouse_id=shipment.warehouse_id,
                 carrier=shipment.carrier,
-                tracking_number=changes["tracking_number"],
+                tracking_number=tracking,
                 lines=_contract_lines(shipment.lines),
                 shipped_at=now,
             )
         )
-    else:
-        changes["delivered_at"] = delivered_at or now
-        uow.emit(
-            Delivered(
-                order_id=shipment.order_id,
-                shipment_id=shipment.shipment_id,
-                # Always set once shipped; the fallback only narrows the type.
-                tracking_number=shipment.tracking_number
-                or tracking_number(shipment.carrier, shipment.shipment_id),
-                delivered_at=changes["delivered_at"],
-            )
+        return dataclasses.replace(stepped, shipped_at=now, tracking_number=tracking)
+    delivered = delivered_at or now
+    emit(
+        Delivered(
+            order_id=shipment.order_id,
+            shipment_id=shipment.shipment_id,
+            # Always set once shipped; the fallback only narrows the type.
+            tracking_number=shipment.tracking_number
+            or tracking_number(shipment.carrier, shipment.shipment_id),
+            delivered_at=delivered,
         )
-    stored = dict(changes, status=status.value)
-    if "packages" in changes:
-        stored["packages"] = db.parcels_json(changes["packages"])
-    await db.update_shipment(uow.connection, shipment.shipment_id, **stored)
-    log.info("shipment stepped", shipment_id=shipment.shipment_id, status=status.value)
-    return dataclasses.replace(shipment, **changes)
+    )
+    return dataclasses.replace(stepped, delivered_at=delivered)
 
 
 def _contract_lines(lines: tuple[Line, ...]) -> tuple[SkuQuantity, ...]:

@@ -22,6 +22,7 @@ from contracts.events.order import (
     OrderCancelled,
     OrderShippingAddressChanged,
 )
+from contracts.wire import decode, header_map
 from services.fulfilment.app import FulfilmentSettings, create_app
 from services.kit.runtime import ServiceRuntime
 from services.kit.tables import inbox, outbox
@@ -149,6 +150,20 @@ class Fulfilment:
             expect=total or 0,
             where=lambda event: isinstance(event, OrderEvent) and event.order_id == order_id,
         )
+        return [event for event in events if isinstance(event, OrderEvent)]
+
+    async def recorded(self, order_id: str) -> list[OrderEvent]:
+        """Every event the service has recorded about the order, in the order recorded
+        (its outbox, sent or not)."""
+        async with self.runtime.engine.connect() as connection:
+            rows = (
+                await connection.execute(
+                    select(outbox.c.headers, outbox.c.value)
+                    .where(outbox.c.key == order_id)
+                    .order_by(outbox.c.id)
+                )
+            ).all()
+        events = [decode(header_map(row.headers), row.value) for row in rows]
         return [event for event in events if isinstance(event, OrderEvent)]
 
     async def shipments(self, order_id: str) -> list[dict[str, Any]]:

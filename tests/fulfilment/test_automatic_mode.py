@@ -1,5 +1,6 @@
 """The automatic mode plays warehouse and carrier: shipments reach Delivered by
-themselves, across restarts, database outages and several replicas."""
+themselves, across restarts, database outages and several replicas, in rounds that step
+many shipments in one transaction without letting one that fails hold back the others."""
 
 from __future__ import annotations
 
@@ -11,9 +12,14 @@ from typing import Any
 
 import asyncpg
 import pytest
+from sqlalchemy import text
 from sqlalchemy.engine import make_url
+from structlog.testing import capture_logs
 
 from contracts.events.fulfilment import Delivered, ShipmentCreated, ShipmentPacked, Shipped
+from services.fulfilment.automation import AutomaticRounds, RoundOutcome
+from services.fulfilment.domain import AutomaticDelays, ShippingPolicy, tracking_number
+from services.fulfilment.service import FulfilmentRules
 from tests.fulfilment.harness import (
     Fulfilment,
     new_order_id,
@@ -174,3 +180,129 @@ async def test_two_replicas_never_step_the_same_shipment_twice(
             )
             assert len(counts) == 8  # four events for each of two shipments
             assert set(counts.values()) == {1}
+
+
+NO_DELAYS = FulfilmentRules(
+    shipping=ShippingPolicy(currency="EUR", unit_weight_grams=500),
+    delays=AutomaticDelays(pack_seconds=0, ship_seconds=0, deliver_seconds=0),
+)
+MANUAL_WITHOUT_DELAYS: dict[str, Any] = {
+    # Created due at once, stepped only by the rounds the tests run themselves.
+    "fulfilment_auto_pack_seconds": 0,
+    "fulfilment_auto_ship_seconds": 0,
+    "fulfilment_auto_deliver_seconds": 0,
+}
+
+
+@contextlib.asynccontextmanager
+async def due_shipments(
+    infrastructure: Infrastructure, prefix: str, orders: int
+) -> AsyncIterator[tuple[Fulfilment, list[str]]]:
+    """A service in manual mode with `orders` orders, a shipment each from Paris, due."""
+    names = await fresh_namespace(infrastructure)
+    database_url = await infrastructure.create_database(prefix)
+    async with running_fulfilment(
+        infrastructure, names, database_url, **MANUAL_WITHOUT_DELAYS
+    ) as service:
+        order_ids = [new_order_id() for _ in range(orders)]
+        reserved = [stock_reserved(order_id, ("wh-paris", "SKU-A", 1)) for order_id in order_ids]
+        await service.publish(*reserved)
+        await service.handled(*reserved)
+        yield service, order_ids
+
+
+async def transactions_that_wrote_shipments(service: Fulfilment) -> int:
+    async with service.runtime.engine.connect() as connection:
+        found = await connection.scalar(text("SELECT count(DISTINCT xmin::text) FROM shipments"))
+    return int(found or 0)
+
+
+async def test_a_round_steps_its_due_shipments_in_one_transaction_and_an_idle_one_nothing(
+    infrastructure: Infrastructure,
+) -> None:
+    async with due_shipments(infrastructure, "fulfilment_rounds", orders=5) as (service, orders):
+        rounds = AutomaticRounds(service.runtime, NO_DELAYS, batch_size=2)
+        try:
+            outcomes = [await rounds.run() for _ in range(4)]
+        finally:
+            rounds.close()
+
+        assert outcomes == [
+            RoundOutcome(claimed=2),
+            RoundOutcome(claimed=2),
+            RoundOutcome(claimed=1),
+            RoundOutcome(claimed=0),
+        ]
+        assert await transactions_that_wrote_shipments(service) == 3
+        for order_id in orders:
+            assert await all_delivered(service, order_id, shipments=1)
+            assert [type(event) for event in await service.recorded(order_id)] == [
+                ShipmentCreated,
+                ShipmentPacked,
+                Shipped,
+                Delivered,
+            ]
+
+
+async def test_a_shipment_whose_step_fails_holds_back_no_other(
+    infrastructure: Infrastructure,
+) -> None:
+    async with due_shipments(infrastructure, "fulfilment_poison", orders=3) as (service, orders):
+        failing, healthy, taken = [(await service.shipments(order_id))[0] for order_id in orders]
+        # Another shipment already carries the tracking number the failing one would get.
+        async with service.runtime.engine.begin() as connection:
+            await connection.execute(
+                text(
+                    "UPDATE shipments SET tracking_number = :tracking, next_step_at = NULL "
+                    "WHERE shipment_id = :shipment_id"
+                ),
+                {
+                    "tracking": tracking_number("laposte", failing["shipment_id"]),
+                    "shipment_id": taken["shipment_id"],
+                },
+            )
+        rounds = AutomaticRounds(service.runtime, NO_DELAYS, batch_size=10)
+        try:
+            with capture_logs() as logs:
+                outcome = await rounds.run()
+        finally:
+            rounds.close()
+
+        assert outcome == RoundOutcome(claimed=2, failed=(failing["shipment_id"],))
+        assert await all_delivered(service, healthy["order_id"], shipments=1)
+        assert (await service.shipment(failing["shipment_id"]))["status"] == "created"
+        assert [type(event) for event in await service.recorded(failing["order_id"])] == [
+            ShipmentCreated
+        ]
+        assert [
+            entry["shipment_id"]
+            for entry in logs
+            if entry["event"].startswith("automatic step failed")
+        ] == [failing["shipment_id"]]
+
+
+async def test_a_round_that_cannot_read_a_claimed_shipment_changes_nothing(
+    infrastructure: Infrastructure,
+) -> None:
+    async with due_shipments(infrastructure, "fulfilment_unreadable", orders=2) as (
+        service,
+        orders,
+    ):
+        unreadable = (await service.shipments(orders[0]))[0]["shipment_id"]
+        async with service.runtime.engine.begin() as connection:
+            await connection.execute(
+                text(
+                    """UPDATE shipments SET lines = '[{"sku": "SKU-A"}]' WHERE shipment_id = :id"""
+                ),
+                {"id": unreadable},
+            )
+        rounds = AutomaticRounds(service.runtime, NO_DELAYS, batch_size=10)
+        try:
+            with pytest.raises(KeyError):
+                await rounds.run()
+        finally:
+            rounds.close()
+
+        async with service.runtime.engine.connect() as connection:
+            statuses = (await connection.scalars(text("SELECT status FROM shipments"))).all()
+        assert statuses == ["created", "created"]
