@@ -55,18 +55,13 @@ from contracts.events.pricing import ChannelPayment, Charge, Discount, ShippingL
 from services.kit.logs import get_logger
 from services.kit.runtime import ServiceRuntime
 from services.kit.unit_of_work import UnitOfWork
-from services.order import service
+from services.order import catalogue, customer_service, queries, submissions
+from services.order.changes import InconsistentOrderState
+from services.order.customer_service import CommandOutcome, UndeliverableAddress, UnknownOrder
 from services.order.domain import OrderStatus, Refusal
-from services.order.service import (
-    ChangeCause,
-    CommandOutcome,
-    IntakeOutcome,
-    IntakePolicy,
-    OrderFilters,
-    StoredAnswer,
-    UndeliverableAddress,
-    UnknownOrder,
-)
+from services.order.queries import OrderFilters
+from services.order.rows import ChangeCause
+from services.order.submissions import IntakeOutcome, IntakePolicy, StoredAnswer
 from services.order.views import (
     InvalidCursor,
     OrderCursor,
@@ -126,7 +121,7 @@ class RequestBody(BaseModel):
     @field_validator("*", mode="after")
     @classmethod
     def _no_nul_characters(cls, value: object) -> object:
-        paths = service.nul_paths(to_jsonable_python(value))
+        paths = submissions.nul_paths(to_jsonable_python(value))
         if paths:
             where = ", ".join(path or "the value" for path in paths[:10])
             raise ValueError(f"contains a NUL character (U+0000), not accepted in text: {where}")
@@ -268,12 +263,12 @@ def router(runtime: ServiceRuntime, policy: IntakePolicy) -> APIRouter:
     @api.put("/products/{sku}", tags=["products"], summary="Add or update a sellable product")
     async def put_product(sku: Annotated[Sku, Path()], update: ProductUpdate) -> ProductView:
         async with runtime.unit_of_work() as uow:
-            return await service.set_product(uow, sku, name=update.name, active=update.active)
+            return await catalogue.set_product(uow, sku, name=update.name, active=update.active)
 
     @api.get("/products", tags=["products"], summary="The product catalogue")
     async def get_products() -> list[ProductView]:
         async with runtime.unit_of_work() as uow:
-            return await service.list_products(uow)
+            return await catalogue.list_products(uow)
 
     @api.post(
         "/orders",
@@ -321,21 +316,21 @@ def router(runtime: ServiceRuntime, policy: IntakePolicy) -> APIRouter:
         cause = ChangeCause(actor=submission.placed_by, command="submit_order")
         try:
             async with runtime.unit_of_work() as uow:
-                earlier = await service.stored_answer(uow, idempotency_key)
+                earlier = await submissions.stored_answer(uow, idempotency_key)
                 if earlier is not None:
                     return await _replay(uow, earlier, body_hash)
-                result = await service.submit_order(uow, submitted, policy, cause)
+                result = await submissions.submit_order(uow, submitted, policy, cause)
                 answer = StoredAnswer(body_hash, INTAKE_STATUS[result.outcome], result.order_id)
-                if not await service.store_answer(uow, idempotency_key, answer):
+                if not await submissions.store_answer(uow, idempotency_key, answer):
                     # Leaving the block with this exception rolls back our own effect.
                     raise _KeyTakenMeanwhile
                 return await _intake_answer(uow, answer, replayed=False)
         except _KeyTakenMeanwhile:
             log.info("idempotency key taken by a concurrent request; answering as it")
             async with runtime.unit_of_work() as uow:
-                earlier = await service.stored_answer(uow, idempotency_key)
+                earlier = await submissions.stored_answer(uow, idempotency_key)
                 if earlier is None:
-                    raise service.InconsistentOrderState(
+                    raise InconsistentOrderState(
                         f"idempotency key {idempotency_key!r} conflicted but is not there"
                     ) from None
                 return await _replay(uow, earlier, body_hash)
@@ -351,7 +346,7 @@ def router(runtime: ServiceRuntime, policy: IntakePolicy) -> APIRouter:
         order_id: Annotated[OrderId, Path()], request: CancelRequest
     ) -> OrderView | JSONResponse:
         async with runtime.unit_of_work() as uow:
-            outcome = await service.cancel_order(
+            outcome = await customer_service.cancel_order(
                 uow,
                 order_id,
                 reason=request.reason,
@@ -378,7 +373,7 @@ def router(runtime: ServiceRuntime, policy: IntakePolicy) -> APIRouter:
         order_id: Annotated[OrderId, Path()], request: AddressChangeRequest
     ) -> OrderView | JSONResponse:
         async with runtime.unit_of_work() as uow:
-            outcome = await service.change_shipping_address(
+            outcome = await customer_service.change_shipping_address(
                 uow,
                 order_id,
                 shipping_address=request.shipping_address,
@@ -410,7 +405,7 @@ def router(runtime: ServiceRuntime, policy: IntakePolicy) -> APIRouter:
     )
     async def get_order(order_id: Annotated[OrderId, Path()]) -> OrderView | JSONResponse:
         async with runtime.unit_of_work() as uow:
-            view = await service.order_view(uow, order_id)
+            view = await queries.order_view(uow, order_id)
         return view if view is not None else _not_found(order_id)
 
     @api.get(
@@ -424,7 +419,7 @@ def router(runtime: ServiceRuntime, policy: IntakePolicy) -> APIRouter:
         order_id: Annotated[OrderId, Path()],
     ) -> list[TimelineEntryView] | JSONResponse:
         async with runtime.unit_of_work() as uow:
-            entries = await service.timeline_view(uow, order_id)
+            entries = await queries.timeline_view(uow, order_id)
         return entries if entries is not None else _not_found(order_id)
 
     @api.get(
@@ -463,7 +458,7 @@ def router(runtime: ServiceRuntime, policy: IntakePolicy) -> APIRouter:
                     filters, placed_before=_start_of(upper + timedelta(days=1))
                 )
         async with runtime.unit_of_work() as uow:
-            return await service.order_page(
+            return await queries.order_page(
                 uow,
                 filters,
                 limit=limit,
@@ -504,9 +499,9 @@ async def _replay(uow: UnitOfWork, earlier: StoredAnswer, body_hash: str) -> JSO
 async def _intake_answer(uow: UnitOfWork, answer: StoredAnswer, *, replayed: bool) -> JSONResponse:
     """The answer to a submission, the same each time its key comes again: its status
     code, and the order as it is now."""
-    view = await service.order_view(uow, answer.order_id)
+    view = await queries.order_view(uow, answer.order_id)
     if view is None:
-        raise service.InconsistentOrderState(f"intake answered with {answer.order_id}, not there")
+        raise InconsistentOrderState(f"intake answered with {answer.order_id}, not there")
     headers = {REPLAYED_HEADER: "true"} if replayed else None
     if answer.response_status == UNPROCESSABLE:
         rejected = OrderRejectedAnswer(order_id=view.order_id, reasons=view.rejection_reasons)
@@ -586,7 +581,7 @@ async def _answer(
         return _not_found(order_id)
     if isinstance(outcome, Refusal):
         return _problem(status.HTTP_409_CONFLICT, outcome.code.value, outcome.message)
-    view = await service.order_view(uow, order_id)
+    view = await queries.order_view(uow, order_id)
     return view if view is not None else _not_found(order_id)
 
 

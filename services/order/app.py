@@ -14,7 +14,7 @@ from services.kit.runtime import ServiceDefinition, ServiceRuntime, create_http_
 from services.kit.settings import ServiceSettings, database_url_field, return_window_field
 from services.kit.topics import TopicNames
 from services.order import api, handlers, jobs
-from services.order.service import IntakePolicy
+from services.order.submissions import IntakePolicy
 
 MIGRATIONS = Path(__file__).parent / "migrations" / "versions"
 
@@ -42,7 +42,7 @@ def create_app(settings: OrderSettings | None = None) -> FastAPI:
     definition = ServiceDefinition(
         name="order",
         migrations=MIGRATIONS,
-        routes=handlers.routes(policy),
+        router=handlers.router(policy),
         invalid_record_handler=handlers.invalid_submission_handler(
             TopicNames(settings.topic_namespace).of_event(OrderSubmitted)
         ),

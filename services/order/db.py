@@ -1,17 +1,18 @@
-"""The order service's tables and the small queries its use cases run on them.
+"""The order service's tables, and the queries of its HTTP commands, queries and background
+job (SQLAlchemy; consumed batches read and write these tables through
+`services.order.batch_state`). Reads come back as the typed rows of `services.order.rows`.
 
-Every use case that changes an order first locks its row (`lock_order`): events of one
-order arrive on several topics and may be handled at once by different consumers or
-replicas, and the lock makes them take turns.
+A command that changes an order first locks its row (`lock_order`), as a consumed batch
+does: events of one order arrive on several topics and may be applied at once by
+different consumers or replicas, and the lock makes them take turns with the commands.
 """
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Collection, Sequence
+from dataclasses import asdict
 from datetime import datetime
 from typing import Any
-from uuid import UUID
 
 from sqlalchemy import (
     BigInteger,
@@ -23,12 +24,11 @@ from sqlalchemy import (
     Index,
     Integer,
     MetaData,
-    RowMapping,
+    Result,
     String,
     Table,
     Text,
     UniqueConstraint,
-    Update,
     Uuid,
     bindparam,
     func,
@@ -39,11 +39,30 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.dialects.postgresql import JSONB
-from sqlalchemy.dialects.postgresql import Insert as PgInsert
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from services.order import timeline
+from services.order.rows import (
+    HistoryRow,
+    IdempotencyKeyRow,
+    LineRow,
+    NewOrder,
+    NotificationRow,
+    OrderRow,
+    ProductRow,
+    RefundRow,
+    ReturnRow,
+    ShipmentRow,
+    StatusChange,
+    TimelineRow,
+)
+
 metadata = MetaData()
+
+NULLABLE_JSON = JSONB(none_as_null=True)
+"""A JSONB column that may be empty: Python's None is stored as SQL NULL (as the consumed
+batches store it), not as JSON null."""
 
 products = Table(
     "products",
@@ -63,7 +82,7 @@ orders = Table(
     Column("status", String(32), nullable=False),
     # Rejected orders keep no amounts (their currencies may disagree) and, when they broke
     # the contract, nothing but their identity and reasons: these columns may be empty.
-    Column("customer", JSONB),
+    Column("customer", NULLABLE_JSON),
     Column("currency", String(3)),
     Column("subtotal_minor", BigInteger),
     Column("shipping_charge_minor", BigInteger),
@@ -72,13 +91,13 @@ orders = Table(
     Column("total_tax_minor", BigInteger),
     # The rest of the order's money (contracts.events.common.OrderPricing as JSON:
     # discounts, shipping lines, charges, taxes_included, billing address, payment).
-    Column("pricing", JSONB),
-    Column("shipping_address", JSONB),
+    Column("pricing", NULLABLE_JSON),
+    Column("shipping_address", NULLABLE_JSON),
     Column("shipping_speed", String(16)),
     Column("placed_at", DateTime(timezone=True)),
     Column("placed_by", String(128)),
     Column("notes", Text),
-    Column("rejection_reasons", JSONB),
+    Column("rejection_reasons", NULLABLE_JSON),
     Column("reservation_id", String(128)),
     Column("delivered_at", DateTime(timezone=True)),
     Column("completed_at", DateTime(timezone=True)),
@@ -114,7 +133,7 @@ order_lines = Table(
     Column("title", Text),
     Column("discounted_total_minor", BigInteger),
     Column("tax_minor", BigInteger),
-    Column("pricing", JSONB),  # discount_allocations and tax_lines as JSON
+    Column("pricing", NULLABLE_JSON),  # discount_allocations and tax_lines as JSON
 )
 
 order_status_history = Table(
@@ -142,8 +161,8 @@ order_shipments = Table(
     Column("carrier", String(128)),
     Column("shipping_method", String(128)),
     Column("tracking_number", String(128)),
-    Column("planned_lines", JSONB),
-    Column("shipped_lines", JSONB),
+    Column("planned_lines", NULLABLE_JSON),
+    Column("shipped_lines", NULLABLE_JSON),
     Column("created_at", DateTime(timezone=True)),
     Column("shipped_at", DateTime(timezone=True)),
     Column("delivered_at", DateTime(timezone=True)),
@@ -156,10 +175,10 @@ order_returns = Table(
     metadata,
     Column("order_id", String(64), ForeignKey("orders.order_id"), primary_key=True),
     Column("return_id", String(128), primary_key=True),
-    Column("requested_lines", JSONB),
+    Column("requested_lines", NULLABLE_JSON),
     Column("requested_at", DateTime(timezone=True)),
     Column("rejected_at", DateTime(timezone=True)),
-    Column("returned_lines", JSONB),
+    Column("returned_lines", NULLABLE_JSON),
     Column("returned_at", DateTime(timezone=True)),
 )
 
@@ -222,9 +241,6 @@ Index(
     order_timeline.c.event_id,
 )
 
-JsonValue = Any
-"""A value as stored in a JSONB column (decoded JSON)."""
-
 
 # --- products -------------------------------------------------------------------------------
 
@@ -239,17 +255,13 @@ async def upsert_product(connection: AsyncConnection, sku: str, name: str, activ
     )
 
 
-async def all_products(connection: AsyncConnection) -> Sequence[RowMapping]:
+async def all_products(connection: AsyncConnection) -> list[ProductRow]:
     result = await connection.execute(select(products).order_by(products.c.sku))
-    return result.mappings().all()
+    return [ProductRow(**row) for row in result.mappings()]
 
 
-async def product(connection: AsyncConnection, sku: str) -> RowMapping | None:
-    result = await connection.execute(select(products).where(products.c.sku == sku))
-    return result.mappings().first()
-
-
-# Built once: every submitted order runs it, and building costs as much CPU as executing.
+# Built once: every order taken over HTTP runs it, and building costs as much CPU as
+# executing.
 _SELLABLE_SKUS = select(products.c.sku).where(
     products.c.sku.in_(bindparam("skus", expanding=True)), products.c.active
 )
@@ -263,47 +275,20 @@ async def sellable_skus(connection: AsyncConnection, skus: Collection[str]) -> f
 # --- orders ---------------------------------------------------------------------------------
 
 
-# Built once, for the same reason as _ORDER below.
 _INSERT_ORDER = (
     pg_insert(orders)
     .on_conflict_do_nothing(index_elements=[orders.c.channel, orders.c.external_order_id])
     .returning(orders.c.order_id)
 )
 _INSERT_LINES = insert(order_lines)
-_ORDER_BY_CHANNEL_ID = select(orders).where(
+_ORDER_ID_BY_CHANNEL_ID = select(orders.c.order_id).where(
     orders.c.channel == bindparam("channel"),
     orders.c.external_order_id == bindparam("external_order_id"),
 )
-
-
-async def insert_order(connection: AsyncConnection, values: dict[str, JsonValue]) -> bool:
-    """False when the channel order is already known (a concurrent submission of the same
-    order waits on the unique constraint, then lands here)."""
-    result = await connection.execute(_INSERT_ORDER, values)
-    return result.first() is not None
-
-
-async def insert_lines(
-    connection: AsyncConnection, order_id: str, lines: Sequence[dict[str, JsonValue]]
-) -> None:
-    rows = [{"order_id": order_id, "position": index, **line} for index, line in enumerate(lines)]
-    if rows:
-        await connection.execute(_INSERT_LINES, rows)
-
-
-async def order_by_channel_id(
-    connection: AsyncConnection, channel: str, external_order_id: str
-) -> RowMapping | None:
-    result = await connection.execute(
-        _ORDER_BY_CHANNEL_ID, {"channel": channel, "external_order_id": external_order_id}
-    )
-    return result.mappings().first()
-
-
-# The statements nearly every consumed event runs are built once: building one costs as
-# much CPU as executing it.
 _ORDER = select(orders).where(orders.c.order_id == bindparam("order_id"))
-_LOCK_ORDER = _ORDER.with_for_update()
+# NO KEY UPDATE, as a consumed batch locks: the order's key never changes, and rows that
+# refer to it (timeline entries, status history) need not wait for the lock to be added.
+_LOCK_ORDER = _ORDER.with_for_update(key_share=True)
 _INSERT_TIMELINE_ENTRY = pg_insert(order_timeline).on_conflict_do_nothing(
     index_elements=[order_timeline.c.event_id]
 )
@@ -316,101 +301,100 @@ _CHANGE_STATUS = (
     .values(status=bindparam("to_status"), updated_at=func.now())
 )
 _RECORD_STATUS = insert(order_status_history)
-_LINES_OF = (
-    select(order_lines)
-    .where(order_lines.c.order_id == bindparam("order_id"))
-    .order_by(order_lines.c.position)
-)
 
 
-@functools.cache
-def _update_order(columns: tuple[str, ...]) -> Update:
-    """Built once per set of columns."""
-    return (
+async def insert_order(connection: AsyncConnection, order: NewOrder) -> bool:
+    """False when the channel order is already known (a concurrent submission of the same
+    order waits on the unique constraint, then lands here)."""
+    result = await connection.execute(_INSERT_ORDER, asdict(order))
+    return result.first() is not None
+
+
+async def insert_lines(connection: AsyncConnection, lines: Sequence[LineRow]) -> None:
+    if lines:
+        await connection.execute(_INSERT_LINES, [asdict(line) for line in lines])
+
+
+async def order_id_by_channel_id(
+    connection: AsyncConnection, channel: str, external_order_id: str
+) -> str | None:
+    result = await connection.execute(
+        _ORDER_ID_BY_CHANNEL_ID, {"channel": channel, "external_order_id": external_order_id}
+    )
+    order_id: str | None = result.scalar()
+    return order_id
+
+
+async def order(connection: AsyncConnection, order_id: str) -> OrderRow | None:
+    return _order_row(await connection.execute(_ORDER, {"order_id": order_id}))
+
+
+async def lock_order(connection: AsyncConnection, order_id: str) -> OrderRow | None:
+    return _order_row(await connection.execute(_LOCK_ORDER, {"order_id": order_id}))
+
+
+def _order_row(result: Result[Any]) -> OrderRow | None:
+    row = result.mappings().first()
+    return None if row is None else OrderRow(**row)
+
+
+async def set_shipping_address(
+    connection: AsyncConnection, order_id: str, shipping_address: dict[str, Any]
+) -> None:
+    await connection.execute(
         update(orders)
-        .where(orders.c.order_id == bindparam("key_order_id"))
-        .values({**{name: bindparam(name) for name in columns}, "updated_at": func.now()})
+        .where(orders.c.order_id == order_id)
+        .values(shipping_address=shipping_address, updated_at=func.now())
     )
 
 
-async def order(connection: AsyncConnection, order_id: str) -> RowMapping | None:
-    result = await connection.execute(_ORDER, {"order_id": order_id})
-    return result.mappings().first()
-
-
-async def lock_order(connection: AsyncConnection, order_id: str) -> RowMapping | None:
-    result = await connection.execute(_LOCK_ORDER, {"order_id": order_id})
-    return result.mappings().first()
-
-
-async def update_order(connection: AsyncConnection, order_id: str, **values: JsonValue) -> None:
-    await connection.execute(_update_order(tuple(values)), {"key_order_id": order_id, **values})
-
-
-async def change_status(
-    connection: AsyncConnection,
-    order_id: str,
-    from_status: str,
-    to_status: str,
-    *,
-    cause_event_id: UUID | None,
-    command: str | None,
-    actor: str,
-) -> bool:
-    """Moves the order only if it is still in `from_status`, and writes the history."""
+async def change_status(connection: AsyncConnection, change: StatusChange) -> bool:
+    """Moves the order only if it is still in `change.from_status`, and writes the
+    history."""
     result = await connection.execute(
         _CHANGE_STATUS,
-        {"key_order_id": order_id, "from_status": from_status, "to_status": to_status},
+        {
+            "key_order_id": change.order_id,
+            "from_status": change.from_status,
+            "to_status": change.to_status,
+        },
     )
     if result.rowcount != 1:
         return False
-    await record_status(
-        connection,
-        order_id,
-        from_status,
-        to_status,
-        cause_event_id=cause_event_id,
-        command=command,
-        actor=actor,
-    )
+    await record_status(connection, change)
     return True
 
 
-async def record_status(
-    connection: AsyncConnection,
-    order_id: str,
-    from_status: str | None,
-    to_status: str,
-    *,
-    cause_event_id: UUID | None,
-    command: str | None,
-    actor: str,
-) -> None:
+async def record_status(connection: AsyncConnection, change: StatusChange) -> None:
     await connection.execute(
         _RECORD_STATUS,
         {
-            "order_id": order_id,
-            "from_status": from_status,
-            "to_status": to_status,
-            "cause_event_id": cause_event_id,
-            "command": command,
-            "actor": actor,
+            "order_id": change.order_id,
+            "from_status": change.from_status,
+            "to_status": change.to_status,
+            "cause_event_id": change.cause.event_id,
+            "command": change.cause.command,
+            "actor": change.cause.actor,
         },
     )
 
 
-async def lines_of(connection: AsyncConnection, order_id: str) -> Sequence[RowMapping]:
-    result = await connection.execute(_LINES_OF, {"order_id": order_id})
-    return result.mappings().all()
+async def lines_of(connection: AsyncConnection, order_id: str) -> list[LineRow]:
+    result = await connection.execute(
+        select(order_lines)
+        .where(order_lines.c.order_id == order_id)
+        .order_by(order_lines.c.position)
+    )
+    return [LineRow(**row) for row in result.mappings()]
 
 
-async def history_of(connection: AsyncConnection, order_id: str) -> Sequence[RowMapping]:
+async def history_of(connection: AsyncConnection, order_id: str) -> list[HistoryRow]:
     result = await connection.execute(
         select(order_status_history)
         .where(order_status_history.c.order_id == order_id)
         .order_by(order_status_history.c.id)
     )
-    return result.mappings().all()
+    return [HistoryRow(**row) for row in result.mappings()]
 
 
 async def find_orders(
@@ -425,7 +409,7 @@ async def find_orders(
     placed_until: datetime | None = None,
     after: tuple[datetime, str] | None = None,
     limit: int,
-) -> Sequence[RowMapping]:
+) -> list[OrderRow]:
     """Newest first; `after` is the (created_at, order_id) of the last order already seen.
     `placed_before` excludes its bound, `placed_until` includes it."""
     statement = select(orders).order_by(orders.c.created_at.desc(), orders.c.order_id.desc())
@@ -443,14 +427,14 @@ async def find_orders(
     ]
     statement = statement.where(*(condition for condition in conditions if condition is not None))
     result = await connection.execute(statement.limit(limit))
-    return result.mappings().all()
+    return [OrderRow(**row) for row in result.mappings()]
 
 
 async def lock_completion_candidates(
     connection: AsyncConnection, *, delivered_before: datetime, limit: int
-) -> Sequence[RowMapping]:
+) -> list[OrderRow]:
     """Orders that may be due for completion, locked; rows another replica is completing
-    are skipped rather than waited for."""
+    (or a consumed batch is changing) are skipped rather than waited for."""
     result = await connection.execute(
         select(orders)
         .where(
@@ -465,7 +449,7 @@ async def lock_completion_candidates(
         .limit(limit)
         .with_for_update(skip_locked=True)
     )
-    return result.mappings().all()
+    return [OrderRow(**row) for row in result.mappings()]
 
 
 async def mark_completed(
@@ -480,106 +464,54 @@ async def mark_completed(
     return result.rowcount == 1
 
 
-# --- shipments ------------------------------------------------------------------------------
+# --- shipments, returns, refunds, notifications ---------------------------------------------
 
 
-# Built once: consumed events run them.
-_SHIPMENTS_OF = (
-    select(order_shipments)
-    .where(order_shipments.c.order_id == bindparam("order_id"))
-    .order_by(order_shipments.c.shipment_id)
-)
-
-
-@functools.cache
-def _upsert_facts(table: Table, columns: tuple[str, ...]) -> PgInsert:
-    """`upsert_shipment` or `upsert_return`, built once per set of fact columns."""
-    statement = pg_insert(table)
-    return statement.on_conflict_do_update(
-        index_elements=list(table.primary_key),
-        set_={name: func.coalesce(statement.excluded[name], table.c[name]) for name in columns},
+async def shipments_of(connection: AsyncConnection, order_id: str) -> list[ShipmentRow]:
+    result = await connection.execute(
+        select(order_shipments)
+        .where(order_shipments.c.order_id == order_id)
+        .order_by(order_shipments.c.shipment_id)
     )
+    return [ShipmentRow(**row) for row in result.mappings()]
 
 
-async def upsert_shipment(
-    connection: AsyncConnection, order_id: str, shipment_id: str, /, **facts: JsonValue
-) -> None:
-    """Adds what one event says about a shipment, keeping what earlier events said."""
-    await connection.execute(
-        _upsert_facts(order_shipments, tuple(facts)),
-        {"order_id": order_id, "shipment_id": shipment_id, **facts},
+async def returns_of(connection: AsyncConnection, order_id: str) -> list[ReturnRow]:
+    result = await connection.execute(
+        select(order_returns)
+        .where(order_returns.c.order_id == order_id)
+        .order_by(order_returns.c.return_id)
     )
+    return [ReturnRow(**row) for row in result.mappings()]
 
 
-async def shipments_of(connection: AsyncConnection, order_id: str) -> Sequence[RowMapping]:
-    result = await connection.execute(_SHIPMENTS_OF, {"order_id": order_id})
-    return result.mappings().all()
-
-
-# --- returns, refunds, notifications --------------------------------------------------------
-
-
-# Built once: consumed events run them.
-_RETURNS_OF = (
-    select(order_returns)
-    .where(order_returns.c.order_id == bindparam("order_id"))
-    .order_by(order_returns.c.return_id)
-)
-_INSERT_REFUND = (
-    pg_insert(order_refunds).on_conflict_do_nothing().returning(order_refunds.c.refund_id)
-)
-_INSERT_NOTIFICATION = pg_insert(order_notifications).on_conflict_do_nothing()
-
-
-async def upsert_return(
-    connection: AsyncConnection, order_id: str, return_id: str, /, **facts: JsonValue
-) -> None:
-    await connection.execute(
-        _upsert_facts(order_returns, tuple(facts)),
-        {"order_id": order_id, "return_id": return_id, **facts},
-    )
-
-
-async def returns_of(connection: AsyncConnection, order_id: str) -> Sequence[RowMapping]:
-    result = await connection.execute(_RETURNS_OF, {"order_id": order_id})
-    return result.mappings().all()
-
-
-async def insert_refund(connection: AsyncConnection, values: dict[str, JsonValue]) -> bool:
-    result = await connection.execute(_INSERT_REFUND, values)
-    return result.first() is not None
-
-
-async def refunds_of(connection: AsyncConnection, order_id: str) -> Sequence[RowMapping]:
+async def refunds_of(connection: AsyncConnection, order_id: str) -> list[RefundRow]:
     result = await connection.execute(
         select(order_refunds)
         .where(order_refunds.c.order_id == order_id)
         .order_by(order_refunds.c.issued_at)
     )
-    return result.mappings().all()
+    return [RefundRow(**row) for row in result.mappings()]
 
 
-async def insert_notification(connection: AsyncConnection, values: dict[str, JsonValue]) -> None:
-    await connection.execute(_INSERT_NOTIFICATION, values)
-
-
-async def notifications_of(connection: AsyncConnection, order_id: str) -> Sequence[RowMapping]:
+async def notifications_of(connection: AsyncConnection, order_id: str) -> list[NotificationRow]:
     result = await connection.execute(
         select(order_notifications)
         .where(order_notifications.c.order_id == order_id)
         .order_by(order_notifications.c.sent_at)
     )
-    return result.mappings().all()
+    return [NotificationRow(**row) for row in result.mappings()]
 
 
 # --- idempotency keys -----------------------------------------------------------------------
 
 
-async def idempotency_key(connection: AsyncConnection, key: str) -> RowMapping | None:
+async def idempotency_key(connection: AsyncConnection, key: str) -> IdempotencyKeyRow | None:
     result = await connection.execute(
         select(order_idempotency_keys).where(order_idempotency_keys.c.key == key)
     )
-    return result.mappings().first()
+    row = result.mappings().first()
+    return None if row is None else IdempotencyKeyRow(**row)
 
 
 async def insert_idempotency_key(
@@ -599,14 +531,16 @@ async def insert_idempotency_key(
 # --- timeline -------------------------------------------------------------------------------
 
 
-async def insert_timeline_entry(connection: AsyncConnection, values: dict[str, JsonValue]) -> None:
-    await connection.execute(_INSERT_TIMELINE_ENTRY, values)
+async def insert_timeline_entry(
+    connection: AsyncConnection, order_id: str, entry: timeline.Entry
+) -> None:
+    await connection.execute(_INSERT_TIMELINE_ENTRY, {**asdict(entry), "order_id": order_id})
 
 
-async def timeline_of(connection: AsyncConnection, order_id: str) -> Sequence[RowMapping]:
+async def timeline_of(connection: AsyncConnection, order_id: str) -> list[TimelineRow]:
     result = await connection.execute(
         select(order_timeline)
         .where(order_timeline.c.order_id == order_id)
         .order_by(order_timeline.c.occurred_at, order_timeline.c.event_id)
     )
-    return result.mappings().all()
+    return [TimelineRow(**row) for row in result.mappings()]

@@ -9,7 +9,7 @@ from typing import Any
 
 from services.kit.logs import get_logger
 from services.kit.runtime import ServiceRuntime
-from services.order import service
+from services.order import completion
 
 log = get_logger(__name__)
 
@@ -22,7 +22,7 @@ def order_completion(
             completed = 0
             try:
                 async with runtime.unit_of_work() as uow:
-                    completed = await service.complete_due_orders(
+                    completed = await completion.complete_due_orders(
                         uow,
                         now=datetime.now(UTC),
                         return_window=return_window,

@@ -15,7 +15,7 @@ from contracts.events.pricing import DiscountAllocation, DiscountKind, TaxLine
 from demo.catalogue import CUSTOMERS, PRODUCTS
 from demo.shop import FREE_SHIPPING, WELCOME, Basket, Takings, WebShop, priced
 from services.order.intake import rejections, totals
-from services.order.service import intake_submission, shipping_address_rejections
+from services.order.submissions import intake_submission, shipping_address_rejections
 
 NOW = datetime(2025, 3, 1, 10, 0, tzinfo=UTC)
 PRODUCT = {product.sku: product for product in PRODUCTS}

@@ -12,7 +12,7 @@ import pytest
 from sqlalchemy import func, select
 
 from contracts.events.order import OrderPlaced
-from services.order import db, service
+from services.order import db, submissions
 from tests.order.scene import Scene, about, new_key, order_fields
 
 pytestmark = pytest.mark.integration
@@ -199,12 +199,14 @@ async def test_the_second_claim_of_a_key_waits_for_the_first_and_finds_it_taken(
     winner = await _order_id_of_new_order(scene)
     loser = await _order_id_of_new_order(scene)
     async with runtime.unit_of_work() as holding:
-        assert await service.store_answer(holding, key, service.StoredAnswer("a" * 64, 201, winner))
+        assert await submissions.store_answer(
+            holding, key, submissions.StoredAnswer("a" * 64, 201, winner)
+        )
 
         async def contender() -> bool:
             async with runtime.unit_of_work() as racing:
-                return await service.store_answer(
-                    racing, key, service.StoredAnswer("b" * 64, 201, loser)
+                return await submissions.store_answer(
+                    racing, key, submissions.StoredAnswer("b" * 64, 201, loser)
                 )
 
         racing = asyncio.create_task(contender())
@@ -212,7 +214,7 @@ async def test_the_second_claim_of_a_key_waits_for_the_first_and_finds_it_taken(
         assert not racing.done(), "the second insert waits on the key"
     assert await racing is False
     async with runtime.unit_of_work() as reading:
-        assert await service.stored_answer(reading, key) == service.StoredAnswer(
+        assert await submissions.stored_answer(reading, key) == submissions.StoredAnswer(
             "a" * 64, 201, winner
         )
 
