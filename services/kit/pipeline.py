@@ -157,8 +157,9 @@ class EventPipeline:
         return final
 
     def _skipped_unread(self, record: ConsumedRecord) -> bool:
-        """A catalogue event this service does not apply: skipped on its `ce_type` header
-        alone. Unknown or missing types are read, to be dead-lettered with the reason."""
+        """A catalogue event of its topic that this service does not apply: skipped on its
+        `ce_type` header alone. Unknown or missing types, and types that do not travel on
+        the topic, are read, to be dead-lettered (or answered) with the reason."""
         raw_type = next((value for name, value in record.headers if name == HEADER_TYPE), None)
         if raw_type is None:
             return False
@@ -166,10 +167,11 @@ class EventPipeline:
         if self._router.applies(event_type):
             return False
         try:
-            event_class_for(event_type)
+            event_class = event_class_for(event_type)
         except UnknownEventType:
             return False
-        return True
+        allowed = events_on(self._topic_names.logical(record.topic))
+        return allowed is None or event_class in allowed
 
     async def _flush(
         self, run: list[Item], outcomes: list[Outcome | None], waiting: set[tuple[str, int]]

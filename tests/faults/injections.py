@@ -20,6 +20,7 @@ from contracts.wire import HEADER_TYPE, InvalidEvent, decode, encode, header_map
 from services.kit import dead_letters
 from tests.e2e.flow import channel_order
 from tests.faults.load import ChannelPublisher
+from tests.faults.readers import may_read, must_read
 from tests.faults.system import FaultySystem
 from tests.kafka_tools import read_to_end
 
@@ -90,11 +91,20 @@ class PoisonRecord:
     offset: int = -1
     outcomes: dict[str, list[str]] = field(default_factory=dict)
     """consumer group → what became of the record there: dead_letter, dead_letter_by_
-    reference, or rejected (OrderRejected); exactly one per consuming group is right"""
+    reference, or rejected (OrderRejected). Exactly one for each group that must read it;
+    none or one for a group that may; none for a group that skips its type unread."""
+
+    @property
+    def event_type(self) -> str | None:
+        value = dict(self.headers).get(HEADER_TYPE)
+        return value.decode("utf-8", "replace") if value is not None else None
 
     @property
     def groups(self) -> tuple[str, ...]:
-        return consumers_of(self.topic)
+        """The groups that must settle it: those that read every record of its type."""
+        return tuple(
+            group for group in consumers_of(self.topic) if must_read(group, self.event_type)
+        )
 
     @property
     def settled(self) -> bool:
@@ -102,7 +112,18 @@ class PoisonRecord:
 
     @property
     def exactly_once(self) -> bool:
-        return all(len(self.outcomes.get(group, [])) == 1 for group in self.groups)
+        """Once where it must be read, at most once where it may, never elsewhere."""
+        for group in consumers_of(self.topic):
+            count = len(self.outcomes.get(group, []))
+            if group in self.groups:
+                allowed = count == 1
+            elif may_read(group, self.event_type):
+                allowed = count <= 1
+            else:
+                allowed = count == 0
+            if not allowed:
+                return False
+        return True
 
 
 def _channel_payload(
