@@ -1,11 +1,12 @@
 """The arithmetic of the benchmark, free of I/O so it is tested on its own: percentiles,
 sustained throughput, the open-loop schedule, the lag-bounded and keeping-up decisions, the
-steps of the maximum-rate search, lag recovery, and the limit the machine allows."""
+steps of the maximum-rate search, lag recovery, the limit the machine allows, and the CPU
+each process spends per order."""
 
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TypeVar
 
@@ -273,25 +274,62 @@ def machine_limit(
     )
 
 
-def cpu_limit(cpu_seconds_per_thousand: Mapping[str, float | None], cpus: int) -> float | None:
-    """Orders per second at which the measured processes together would keep every core
-    busy: what the machine allows when CPU, not the broker or the database, is the
+@dataclass(frozen=True)
+class CpuPerOrder:
+    """Milliseconds of CPU each process spent per completed order: the system's (the
+    services, Kafka, PostgreSQL) apart from the harness's (what only drives and watches
+    the system)."""
+
+    system: dict[str, float]
+    harness: dict[str, float]
+
+    @property
+    def system_total(self) -> float:
+        return sum(self.system.values())
+
+    @property
+    def harness_total(self) -> float:
+        return sum(self.harness.values())
+
+
+def cpu_per_order(
+    cpu_seconds: Mapping[str, float], orders: int, *, harness: Collection[str]
+) -> CpuPerOrder:
+    """Each process's CPU seconds over `orders` completed orders, in milliseconds per
+    order; the processes named in `harness` apart."""
+    if orders <= 0:
+        raise ValueError("no completed orders to share the CPU among")
+    per_order = {name: seconds * 1000.0 / orders for name, seconds in cpu_seconds.items()}
+    return CpuPerOrder(
+        system={name: ms for name, ms in per_order.items() if name not in harness},
+        harness={name: ms for name, ms in per_order.items() if name in harness},
+    )
+
+
+def cpu_limit(cpu_ms_per_order: float, cpus: int) -> float | None:
+    """Orders per second at which processes spending `cpu_ms_per_order` would keep every
+    core busy: what the machine allows when CPU, not the broker or the database, is the
     bottleneck."""
-    total = sum(seconds for seconds in cpu_seconds_per_thousand.values() if seconds)
-    if total <= 0 or cpus <= 0:
+    if cpu_ms_per_order <= 0 or cpus <= 0:
         return None
-    return cpus * 1000.0 / total
+    return cpus * 1000.0 / cpu_ms_per_order
 
 
-def per_thousand(amount: float, orders: int) -> float | None:
-    return amount / orders * 1000.0 if orders > 0 else None
+def weighted_mean(parts: Iterable[tuple[int, float]]) -> float | None:
+    """The mean of several groups from (size, mean) of each; None for no members."""
+    total = 0
+    weighted = 0.0
+    for size, mean in parts:
+        total += size
+        weighted += size * mean
+    return weighted / total if total > 0 else None
 
 
-def busiest(cpu_seconds: Mapping[str, float]) -> str:
+def busiest(cpu_per_order: Mapping[str, float]) -> str:
     """The service that burns the most CPU for the same orders: the first to scale out."""
-    if not cpu_seconds:
+    if not cpu_per_order:
         raise ValueError("no services measured")
-    return max(cpu_seconds, key=lambda service: cpu_seconds[service])
+    return max(cpu_per_order, key=lambda service: cpu_per_order[service])
 
 
 def hop_latencies_ms(

@@ -24,6 +24,7 @@ from rich.progress import (
 
 from bench import report
 from bench.infrastructure import REPO, LocalInstance, provided
+from bench.mail_sink import MailSinkFailed
 from bench.phases import PHASES, Bench, BenchConfig, BenchError
 from bench.processes import SERVICES, ServiceFailed
 
@@ -39,6 +40,7 @@ class Phase(StrEnum):
     LATENCY_CURVE = "latency-curve"
     LAG_RECOVERY = "lag-recovery"
     SCALING = "scaling"
+    TRACED = "traced"
     BASELINE = "baseline"
 
 
@@ -82,6 +84,7 @@ def resolve_config(
             step_seconds=12.0,
             pause_seconds=20.0,
             search_budget_seconds=300.0,
+            traced_search_budget_seconds=100.0,
             baseline_seconds=5.0,
         )
     if smoke:
@@ -160,6 +163,16 @@ def main(
         int | None,
         typer.Option(min=1, help="Records of the Kafka baseline [as many as the main run made]"),
     ] = None,
+    trace_ratio: Annotated[
+        float | None,
+        typer.Option(
+            min=0.0,
+            max=1.0,
+            help="Share of traces the services record in every phase but 'traced', "
+            "which records them all (OMS_TRACE_SAMPLE_RATIO: --service-env cannot set it) "
+            "[default: the ratio they ship with]",
+        ),
+    ] = None,
     service_env: Annotated[
         list[str] | None,
         typer.Option(help="KEY=VALUE added to every service's environment (repeatable)"),
@@ -205,8 +218,10 @@ def main(
 ) -> None:
     """Push orders through the whole flow (submitted, placed, reserved, shipped,
     delivered, notified) on the real Kafka and PostgreSQL with the five services running,
-    and report throughput, latency, cost per service, the maximum rate, scaling, lag
-    recovery and a same-run baseline of the bare broker and database.
+    and report throughput, latency, CPU per order of the system apart from the harness,
+    the maximum rate (with the services' trace sample ratio and with every trace
+    recorded), scaling, lag recovery and a same-run baseline of the bare broker and
+    database.
 
     Without --bootstrap/--postgres-url it starts its own Kafka and PostgreSQL from
     deploy/local/ (state in .local/bench-infra, ports 39092/39093/35432) and stops them at
@@ -236,6 +251,7 @@ def main(
             "partitions": partitions,
             "baseline_seconds": baseline_seconds,
             "baseline_messages": baseline_messages,
+            "trace_ratio": trace_ratio,
             "service_env": parse_environment(service_env or []) or None,
             "log_dir": log_dir,
         },
@@ -251,7 +267,7 @@ def main(
                 keep_infra=keep_infra,
             )
         )
-    except (BenchError, ServiceFailed) as failure:
+    except (BenchError, ServiceFailed, MailSinkFailed) as failure:
         console.print(f"[red]benchmark failed:[/red] {failure}")
         raise typer.Exit(1) from None
     except (KeyboardInterrupt, asyncio.CancelledError):

@@ -1,15 +1,13 @@
-"""What the benchmark sees of the system from outside, on Kafka only: every record on
-every topic of the run (when each step of each order was published), and the lag of the
-services' consumer groups (committed offsets against end offsets)."""
+"""What the benchmark sees of the system from outside, on Kafka only: when each step of
+each order was published, read from the CloudEvents headers of the records that show it,
+and the lag of the services' consumer groups (committed offsets against end offsets)."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import time
-from collections import Counter
-from collections.abc import AsyncIterator, Iterable, Sequence
+from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
@@ -18,11 +16,18 @@ from aiokafka.errors import KafkaError
 
 from bench.analysis import LagSample
 from bench.orders import phase_of
+from contracts.base import Event
 from contracts.events.fulfilment import Delivered, Shipped
 from contracts.events.inventory import StockReservationFailed, StockReserved
 from contracts.events.notification import NotificationSent
 from contracts.events.order import OrderPlaced, OrderRejected
-from contracts.wire import HEADER_TYPE
+from contracts.wire import (
+    HEADER_CAUSATION_ID,
+    HEADER_CORRELATION_ID,
+    HEADER_ID,
+    HEADER_SUBJECT,
+    HEADER_TYPE,
+)
 from services.kit.topics import TopicNames
 
 # The steps of one order's flow, by the event that shows each.
@@ -35,11 +40,6 @@ NOTIFIED = "notified"
 """The customer's e-mail about the delivery went out: the last step of the flow."""
 COMPLETED = "completed"
 """Delivered and notified, whichever came last."""
-STEP_OF_EVENT = {
-    StockReserved.event_type(): RESERVED,
-    Shipped.event_type(): SHIPPED,
-    Delivered.event_type(): DELIVERED,
-}
 HOPS = (
     ("submitted_to_placed", SUBMITTED, PLACED),
     ("placed_to_reserved", PLACED, RESERVED),
@@ -49,11 +49,30 @@ HOPS = (
     ("whole_flow", SUBMITTED, COMPLETED),
 )
 """(name, from step, to step) of every latency reported."""
-ORDER_PLACED = OrderPlaced.event_type()
-ORDER_REJECTED = OrderRejected.event_type()
-RESERVATION_FAILED = StockReservationFailed.event_type()
-NOTIFICATION_SENT = NotificationSent.event_type()
-DELIVERED_EVENT = Delivered.event_type()
+OBSERVED_EVENTS: tuple[type[Event], ...] = (
+    OrderPlaced,
+    OrderRejected,
+    StockReserved,
+    StockReservationFailed,
+    Shipped,
+    Delivered,
+    NotificationSent,
+)
+"""The events that show a step of an order's flow (or its end by failure): only their
+topics are read, and of those only their records."""
+
+
+def _type_of(event: type[Event]) -> bytes:
+    return event.event_type().encode()
+
+
+STEP_OF_EVENT = {_type_of(StockReserved): RESERVED, _type_of(Shipped): SHIPPED}
+"""Events that are a step of the order named by their `ce_subject`, and nothing more."""
+ORDER_PLACED = _type_of(OrderPlaced)
+ORDER_REJECTED = _type_of(OrderRejected)
+RESERVATION_FAILED = _type_of(StockReservationFailed)
+DELIVERED_EVENT = _type_of(Delivered)
+NOTIFICATION_SENT = _type_of(NotificationSent)
 
 
 @dataclass
@@ -62,6 +81,11 @@ class OrderSteps:
     the first time counts, so a redelivered duplicate changes nothing."""
 
     at: dict[str, float] = field(default_factory=dict)
+    deliveries: set[str] = field(default_factory=set)
+    """ids of the order's Delivered events"""
+    notices: dict[str, float] = field(default_factory=dict)
+    """e-mails sent about the order whose cause is not known to be a delivery (yet):
+    cause event id → when the first was sent"""
 
     def record(self, step: str, at: float) -> None:
         if step not in self.at or at < self.at[step]:
@@ -96,6 +120,8 @@ class FlowLedger:
     failed: set[str] = field(default_factory=set)
     """external order ids rejected, or order ids whose reservation failed"""
     counts: dict[str, PhaseCounts] = field(default_factory=dict)
+    strangers: int = 0
+    """orders placed or rejected under an external order id the run never submitted"""
     _counted: set[str] = field(default_factory=set)
 
     def submitted(self, external_id: str, due_at: float) -> None:
@@ -106,12 +132,17 @@ class FlowLedger:
         return self.counts.setdefault(phase_of(external_id), PhaseCounts())
 
     def placed(self, order_id: str, external_id: str, at: float) -> None:
+        if external_id not in self.due:
+            self.strangers += 1
+            return
         self.order_ids[external_id] = order_id
         self.external_ids[order_id] = external_id
         self.step(order_id, PLACED, at)
 
     def rejected(self, external_id: str) -> None:
-        if external_id not in self.failed:
+        if external_id not in self.due:
+            self.strangers += 1
+        elif external_id not in self.failed:
             self.failed.add(external_id)
             self._phase(external_id).failed += 1
 
@@ -120,8 +151,34 @@ class FlowLedger:
         self._count(order_id)
 
     def step(self, order_id: str, step: str, at: float) -> None:
-        self.steps.setdefault(order_id, OrderSteps()).record(step, at)
+        self._steps(order_id).record(step, at)
         self._count(order_id)
+
+    def delivered(self, order_id: str, event_id: str, at: float) -> None:
+        """A Delivered event of the order; an e-mail already seen about it is the
+        customer's notice of the delivery."""
+        steps = self._steps(order_id)
+        steps.deliveries.add(event_id)
+        steps.record(DELIVERED, at)
+        notice = steps.notices.pop(event_id, None)
+        if notice is not None:
+            steps.record(NOTIFIED, notice)
+        self._count(order_id)
+
+    def notified(self, order_id: str, cause_event_id: str, at: float) -> None:
+        """An e-mail about the order went out, caused by the event `cause_event_id`: the
+        notice of its delivery when that event is one of its Delivered events. Topics
+        interleave, so the e-mail may be seen before the delivery: it waits for it."""
+        steps = self._steps(order_id)
+        if cause_event_id in steps.deliveries:
+            self.step(order_id, NOTIFIED, at)
+        elif order_id not in self._counted:
+            first = steps.notices.get(cause_event_id)
+            if first is None or at < first:
+                steps.notices[cause_event_id] = at
+
+    def _steps(self, order_id: str) -> OrderSteps:
+        return self.steps.setdefault(order_id, OrderSteps())
 
     def _count(self, order_id: str) -> None:
         """Counts an order once it is finished, for progress and for knowing when a
@@ -134,6 +191,7 @@ class FlowLedger:
             self._phase(external_id).failed += 1
         elif self.steps[order_id].completed_at is not None:
             self._counted.add(order_id)
+            self.steps[order_id].notices.clear()
             self._phase(external_id).completed += 1
 
     def phase(self, name: str) -> PhaseCounts:
@@ -159,40 +217,35 @@ class FlowLedger:
         return flows
 
 
-@dataclass
-class TrafficTally:
-    """Records seen on every topic, with their size, to measure what one order costs."""
-
-    records: Counter[str] = field(default_factory=Counter)
-    bytes: Counter[str] = field(default_factory=Counter)
-
-    def add(self, topic: str, size: int) -> None:
-        self.records[topic] += 1
-        self.bytes[topic] += size
-
-    def totals(self) -> tuple[int, int]:
-        """(records, bytes) over every topic."""
-        return sum(self.records.values()), sum(self.bytes.values())
-
-
 class FlowObserver:
-    """Consumes every topic of the run from the beginning and feeds the ledger."""
+    """Feeds the ledger from the topics of the events that show an order's steps, reading
+    only each record's CloudEvents headers and timestamp, never its value:
 
-    def __init__(self, bootstrap: str, topics: Sequence[str], ledger: FlowLedger) -> None:
+    - `ce_type` says which event it is, `ce_subject` which order (the order id);
+    - OrderPlaced and OrderRejected name the external order id in `ce_correlationid`:
+      the sender sets it on each submission and the order service keeps it;
+    - a NotificationSent is the customer's notice of the delivery when its
+      `ce_causationid` is the `ce_id` of one of the order's Delivered events.
+    """
+
+    def __init__(self, bootstrap: str, names: TopicNames, ledger: FlowLedger) -> None:
         self._bootstrap = bootstrap
-        self._topics = topics
+        self.topics = tuple(sorted({names.of_event(event) for event in OBSERVED_EVENTS}))
         self.ledger = ledger
-        self.traffic = TrafficTally()
 
     @contextlib.asynccontextmanager
     async def running(self) -> AsyncIterator[FlowObserver]:
         consumer = AIOKafkaConsumer(
-            *self._topics,
+            *self.topics,
             bootstrap_servers=self._bootstrap,
             group_id=None,
             auto_offset_reset="earliest",
             enable_auto_commit=False,
-            fetch_max_wait_ms=100,
+            # Few, large fetches: the broker answers once it holds 256 KiB for us, or
+            # after 500 ms (the delay only postpones noticing that a phase has drained;
+            # every step is timed by its record's own timestamp).
+            fetch_min_bytes=256 * 1024,
+            fetch_max_wait_ms=500,
         )
         await consumer.start()
         task = asyncio.create_task(self._consume(consumer), name="flow-observer")
@@ -206,46 +259,45 @@ class FlowObserver:
 
     async def _consume(self, consumer: AIOKafkaConsumer) -> None:
         while True:
-            batches = await consumer.getmany(timeout_ms=200, max_records=2000)
+            batches = await consumer.getmany(timeout_ms=1000)
             for records in batches.values():
                 for record in records:
-                    self._observe(
-                        record.topic,
-                        record.key,
-                        record.value,
-                        record.headers,
-                        record.timestamp / 1000.0,
-                    )
+                    self.observe(record.headers, record.timestamp)
 
-    def _observe(
-        self,
-        topic: str,
-        key: bytes | None,
-        value: bytes | None,
-        headers: Sequence[tuple[str, bytes]],
-        at: float,
-    ) -> None:
-        size = len(key or b"") + len(value or b"")
-        size += sum(len(name) + len(header) for name, header in headers)
-        self.traffic.add(topic, size)
-        event_type = next((header for name, header in headers if name == HEADER_TYPE), None)
-        if event_type is None or key is None or value is None:
+    def observe(self, headers: Sequence[tuple[str, bytes]], timestamp_ms: int) -> None:
+        """One record: what its headers show, at its timestamp."""
+        attributes = dict(headers)
+        kind = attributes.get(HEADER_TYPE)
+        subject = attributes.get(HEADER_SUBJECT)
+        if kind is None or subject is None:
             return
-        kind = event_type.decode()
+        at = timestamp_ms / 1000.0
         ledger = self.ledger
         step = STEP_OF_EVENT.get(kind)
         if step is not None:
-            ledger.step(key.decode(), step, at)
-        elif kind == ORDER_PLACED:
-            placed = json.loads(value)
-            ledger.placed(placed["order_id"], placed["external_order_id"], at)
+            ledger.step(subject.decode(), step, at)
+        elif kind == DELIVERED_EVENT:
+            if (event_id := attributes.get(HEADER_ID)) is not None:
+                ledger.delivered(subject.decode(), event_id.decode(), at)
         elif kind == NOTIFICATION_SENT:
-            if json.loads(value)["cause_event_type"] == DELIVERED_EVENT:
-                ledger.step(key.decode(), NOTIFIED, at)
+            if (cause := attributes.get(HEADER_CAUSATION_ID)) is not None:
+                ledger.notified(subject.decode(), cause.decode(), at)
+        elif kind == ORDER_PLACED:
+            if (external_id := attributes.get(HEADER_CORRELATION_ID)) is not None:
+                ledger.placed(subject.decode(), external_id.decode(), at)
         elif kind == ORDER_REJECTED:
-            ledger.rejected(json.loads(value)["external_order_id"])
+            if (external_id := attributes.get(HEADER_CORRELATION_ID)) is not None:
+                ledger.rejected(external_id.decode())
         elif kind == RESERVATION_FAILED:
-            ledger.reservation_failed(key.decode())
+            ledger.reservation_failed(subject.decode())
+
+
+def per_topic(ends: Mapping[TopicPartition, int]) -> dict[str, int]:
+    """Records on each topic so far, from the end offsets of its partitions."""
+    totals: dict[str, int] = {}
+    for partition, end in ends.items():
+        totals[partition.topic] = totals.get(partition.topic, 0) + end
+    return totals
 
 
 @dataclass(frozen=True)
@@ -305,14 +357,11 @@ class LagMonitor:
             await self._consumer.stop()
             await self._admin.close()
 
-    async def end_offsets(self) -> dict[str, int]:
-        """Records on each topic of the run so far."""
+    async def partition_ends(self) -> dict[TopicPartition, int]:
+        """The end offset of every partition of the run's topics."""
         everything = [tp for partitions in self._partitions.values() for tp in partitions]
-        ends = await self._consumer.end_offsets(everything)
-        totals: dict[str, int] = dict.fromkeys(self._partitions, 0)
-        for partition, end in ends.items():
-            totals[partition.topic] += end
-        return totals
+        ends: dict[TopicPartition, int] = await self._consumer.end_offsets(everything)
+        return ends
 
     async def read(self) -> GroupLag:
         everything = [tp for partitions in self._partitions.values() for tp in partitions]

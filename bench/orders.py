@@ -18,7 +18,7 @@ from bench.analysis import due_offset, orders_due
 from contracts.base import Money
 from contracts.events.channel import OrderSubmitted
 from contracts.events.common import Address, Customer, OrderLine, ShippingSpeed
-from contracts.wire import encode
+from contracts.wire import Record, encode
 
 CHANNEL = "webshop"
 SOURCE = "/bench/webshop"
@@ -147,6 +147,13 @@ def make_order(run_id: str, phase: str, number: int, skus: tuple[str, ...]) -> O
     )
 
 
+def submission_record(order: OrderSubmitted) -> Record:
+    """The order's record, its external order id as the correlation id: the order service
+    carries that id to OrderPlaced or OrderRejected, which is how the observer learns
+    which order id a submission became without reading any event's body."""
+    return encode(order, source=SOURCE, correlation_id=order.external_order_id)
+
+
 SubmittedCallback = Callable[[str, float], None]
 """(external order id, due time in wall-clock seconds) of every order handed to Kafka."""
 
@@ -199,7 +206,7 @@ class OpenLoopSender:
                 if order is None:
                     count = sent
                     break
-                record = encode(order, source=SOURCE)
+                record = submission_record(order)
                 deliveries.append(
                     await self._producer.send(
                         self._topic, value=record.value, key=record.key, headers=record.headers

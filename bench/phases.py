@@ -6,7 +6,12 @@ each offering orders open-loop and waiting until every one of them has finished 
 - latency-curve: latency at fractions of the maximum;
 - lag-recovery: one service paused at half the maximum, then resumed;
 - scaling: throughput with more replicas of the busiest service;
+- traced: the maximum rate again, the services restarted with every trace recorded;
 - baseline: the bare broker and database, once the services are stopped.
+
+The CPU of the system (the services, Kafka, PostgreSQL) is counted apart from the
+harness's: the load generator and the observer share the benchmark's own process, the
+SMTP sink has a process of its own.
 """
 
 from __future__ import annotations
@@ -26,6 +31,7 @@ from rich.progress import Progress, TaskID
 
 from bench import analysis, baseline
 from bench.infrastructure import Infrastructure, sqlalchemy_url
+from bench.mail_sink import mail_sink
 from bench.observer import (
     COMPLETED,
     HOPS,
@@ -33,6 +39,7 @@ from bench.observer import (
     FlowLedger,
     FlowObserver,
     LagMonitor,
+    per_topic,
 )
 from bench.orders import (
     OpenLoopSender,
@@ -45,13 +52,24 @@ from bench.processes import (
     Fleet,
     ResourceMonitor,
     difference,
-    mail_sink,
+    free_port,
     per_service,
 )
+from bench.traffic import mean_record_bytes
 from contracts.events.channel import OrderSubmitted
+from services.kit.settings import ServiceSettings
 from services.kit.topics import TopicNames
 
-PHASES = ("max-rate", "main", "latency-curve", "lag-recovery", "scaling", "baseline")
+PHASES = ("max-rate", "main", "latency-curve", "lag-recovery", "scaling", "traced", "baseline")
+LOAD_GENERATOR = "load_generator_and_observer"
+"""The benchmark's own process: the open-loop sender, the observer and the lag monitor."""
+MAIL_SINK = "mail_sink"
+HARNESS = (LOAD_GENERATOR, MAIL_SINK)
+INFRASTRUCTURE = ("kafka", "postgres")
+TRACE_RATIO_VARIABLE = "OMS_TRACE_SAMPLE_RATIO"
+CONSUMERS_VARIABLE = "OMS_CONSUMERS"
+TRACED_RATIO = 1.0
+"""The sample ratio of the traced phase: every trace recorded."""
 STATS_SETTLE_SECONDS = 11.0
 """PostgreSQL publishes an idle backend's statistics within 10 s: wait that long before
 reading commit counters, or a phase's last commits are missing."""
@@ -95,6 +113,10 @@ class BenchConfig:
     baseline_messages: int | None = None
     """Records of the raw Kafka baseline; by default as many as the main run made."""
     drain_timeout: float = 600.0
+    trace_ratio: float | None = None
+    """The services' trace sample ratio in every phase but `traced`; None: the ratio they
+    ship with."""
+    traced_search_budget_seconds: float = 180.0
     service_env: Mapping[str, str] = field(default_factory=dict)
     log_dir: Path = Path(".local/bench-logs")
 
@@ -141,6 +163,7 @@ class Bench:
             # Others' work on the machine shows in the load average: read it at both ends.
             machine={"cpus": os.cpu_count(), "load_average_at_start": os.getloadavg()},
             config=_config_view(self.config),
+            trace_sample_ratio=self._trace_ratio,
         )
         log_dir = self.config.log_dir / self.run_id
         self.report["logs"] = str(log_dir)
@@ -159,6 +182,12 @@ class Bench:
         return self.report
 
     @property
+    def _trace_ratio(self) -> float:
+        """The services' trace sample ratio in every phase but `traced`."""
+        ratio = self.config.trace_ratio
+        return shipped_trace_ratio() if ratio is None else ratio
+
+    @property
     def _baseline_database(self) -> str:
         return f"bench_{self.run_id}_baseline"
 
@@ -168,10 +197,12 @@ class Bench:
         return (f"{prefix}.throughput", f"{prefix}.hop.in", f"{prefix}.hop.out")
 
     async def _with_system(self, log_dir: Path) -> None:
-        with mail_sink() as (mail, smtp_port):
-            fleet = Fleet(log_dir, self._environments(smtp_port))
+        with mail_sink(free_port()) as mail:
+            self._smtp_port = mail.port
+            fleet = Fleet(log_dir, self._environments(self._trace_ratio))
             self.fleet = fleet
             self._track_infrastructure()
+            self.resources.track(MAIL_SINK, mail.pid)
             sampler = asyncio.create_task(self.resources.sample_forever())
             try:
                 self._step("starting the five services")
@@ -193,13 +224,13 @@ class Bench:
         if "baseline" in self.config.phases:
             await self._baseline()
 
-    def _environments(self, smtp_port: int) -> dict[str, dict[str, str]]:
+    def _environments(self, trace_ratio: float) -> dict[str, dict[str, str]]:
         common = {
             **os.environ,
             "KAFKA_BOOTSTRAP_SERVERS": self.infrastructure.bootstrap,
             "OMS_TOPIC_NAMESPACE": self.names.namespace,
             "OMS_NOTIFICATION_SMTP_HOST": "127.0.0.1",
-            "OMS_NOTIFICATION_SMTP_PORT": str(smtp_port),
+            "OMS_NOTIFICATION_SMTP_PORT": str(self._smtp_port),
             # The warehouse and the carrier act at once: the benchmark measures the
             # system, not simulated delays.
             "OMS_FULFILMENT_AUTO": "true",
@@ -207,6 +238,9 @@ class Bench:
             "OMS_FULFILMENT_AUTO_SHIP_SECONDS": "0",
             "OMS_FULFILMENT_AUTO_DELIVER_SECONDS": "0",
             **self.config.service_env,
+            # Always given: a ratio the benchmark's own environment holds must not reach
+            # the services unreported.
+            **tracing_environment(trace_ratio),
         }
         return {
             service: {
@@ -219,7 +253,7 @@ class Bench:
         }
 
     def _track_infrastructure(self) -> None:
-        self.resources.track("bench", os.getpid())
+        self.resources.track(LOAD_GENERATOR, os.getpid())
         local = self.infrastructure.local
         if local is None:
             return
@@ -236,7 +270,7 @@ class Bench:
             self.names.of_event(OrderSubmitted),
             self.ledger.submitted,
         )
-        observer = FlowObserver(self.infrastructure.bootstrap, self.names.all(), self.ledger)
+        observer = FlowObserver(self.infrastructure.bootstrap, self.names, self.ledger)
         lag = LagMonitor(
             self.infrastructure.bootstrap, self.names, SERVICES, partitions=config.partitions
         )
@@ -246,7 +280,7 @@ class Bench:
             main_rate = config.rate or max_rate or config.fallback_rate
             main = await self._main(main_rate)
             reference = max_rate or main["orders_per_second"]
-            busiest = analysis.busiest(main["cpu_seconds"])
+            busiest = analysis.busiest(main["cpu_ms_per_order"])
             self.report["busiest_service"] = busiest
             if reference is None:
                 raise BenchError("no completed flows: nothing to base the later phases on")
@@ -256,6 +290,8 @@ class Bench:
                 await self._lag_recovery(reference / 2, config.pause_service or busiest)
             if "scaling" in config.phases:
                 await self._scaling(reference, config.scale_service or busiest)
+            if "traced" in config.phases:
+                await self._traced(reference)
 
     def _step(self, text: str) -> None:
         self.progress.console.log(text)
@@ -304,6 +340,11 @@ class Bench:
         deadline = time.monotonic() + self.config.drain_timeout
         while not self.ledger.finished(phase):
             self.fleet.check_running()
+            if self.ledger.strangers:
+                raise BenchError(
+                    "orders were placed or rejected under a ce_correlationid that names no "
+                    "submitted order: the observer matches them to their submissions by it"
+                )
             if time.monotonic() > deadline:
                 return False
             await asyncio.sleep(0.2)
@@ -332,14 +373,28 @@ class Bench:
 
     async def _max_rate(self) -> float | None:
         config = self.config
+        search = await self._search(
+            "search", config.start_rate, "max-rate search", config.search_budget_seconds
+        )
+        self.report["max_rate"] = search
+        best: float | None = search["orders_per_second"]
+        return best
+
+    async def _search(
+        self, prefix: str, start: float, label: str, budget_seconds: float
+    ) -> dict[str, Any]:
+        """Offered rates from `start` on, rising until one is not sustainable, then
+        narrowing the gap: the highest sustainable rate, and what each step showed."""
+        config = self.config
         outcomes: dict[float, bool] = {}
         steps: list[dict[str, Any]] = []
-        budget_ends = time.monotonic() + config.search_budget_seconds
+        cpu_of_rate: dict[float, float | None] = {}
+        budget_ends = time.monotonic() + budget_seconds
         exhausted = False
         while True:
             proposed = analysis.next_search_rate(
                 outcomes,
-                start=config.start_rate,
+                start=start,
                 growth=config.rate_growth,
                 resolution=config.rate_resolution,
             )
@@ -351,10 +406,16 @@ class Bench:
             if time.monotonic() > budget_ends:
                 exhausted = True
                 break
-            phase = f"search{len(steps)}"
+            phase = f"{prefix}{len(steps)}"
+            cpu_before = self.resources.cpu_seconds()
             run = await self._offer(
-                phase, rate, analysis.orders_for(rate, config.step_seconds), "max-rate search"
+                phase, rate, analysis.orders_for(rate, config.step_seconds), label
             )
+            cost = self._cpu_per_order(
+                difference(self.resources.cpu_seconds(), cpu_before),
+                self.ledger.phase(phase).completed,
+            )
+            cpu_of_rate[rate] = cost.system_total if cost else None
             verdict = self._lag_verdict(run)
             if verdict is None:
                 raise BenchError("too few lag readings: give the steps more seconds")
@@ -372,19 +433,30 @@ class Bench:
                     "lag_growth_per_second": round(verdict.lag_growth_per_second, 1),
                     "records_arriving_per_second": round(verdict.arrivals_per_second, 1),
                     "completed_per_second": _rounded(completed),
+                    "system_cpu_ms_per_order": _rounded(cpu_of_rate[rate], 2),
                     "drained": run.drained,
                 }
             )
             if not run.drained:
                 break
         best = analysis.maximum_sustainable_rate(outcomes)
-        self.report["max_rate"] = {
+        return {
             "orders_per_second": best,
+            "system_cpu_ms_per_order": (
+                _rounded(cpu_of_rate[best], 2) if best is not None else None
+            ),
             "steps": steps,
             "step_seconds": config.step_seconds,
             "budget_exhausted": exhausted,
         }
-        return best
+
+    def _cpu_per_order(
+        self, cpu_seconds: Mapping[str, float], completed: int
+    ) -> analysis.CpuPerOrder | None:
+        """CPU per completed order of each process (replicas under their service)."""
+        if completed == 0:
+            return None
+        return analysis.cpu_per_order(per_service(cpu_seconds), completed, harness=HARNESS)
 
     # --- main run ---------------------------------------------------------------------
 
@@ -393,8 +465,7 @@ class Bench:
         count = config.orders or analysis.orders_for(rate, config.main_seconds)
         await asyncio.sleep(STATS_SETTLE_SECONDS)
         commits_before = await self._commits()
-        offsets_before = await self.lag.end_offsets()
-        traffic_before = self.observer.traffic.totals()
+        ends_before = await self.lag.partition_ends()
         cpu_before = self.resources.cpu_seconds()
         run = await self._offer("main", rate, count, "main run")
         cpu = difference(self.resources.cpu_seconds(), cpu_before)
@@ -402,18 +473,18 @@ class Bench:
         commits = difference(await self._commits(), commits_before)
         # Every order has finished: whatever lag is left is not work of this run.
         lag_after = (await self.lag.read()).lag
-        offsets = difference(await self.lag.end_offsets(), offsets_before)
-        records, record_bytes = (
-            now - before
-            for now, before in zip(self.observer.traffic.totals(), traffic_before, strict=True)
+        ends_after = await self.lag.partition_ends()
+        offsets = difference(per_topic(ends_after), per_topic(ends_before))
+        record_bytes = await mean_record_bytes(
+            self.infrastructure.bootstrap, ends_before, ends_after
         )
 
         latency, completions = self._latencies("main")
         throughput = analysis.sustained_throughput(completions, config.warmup)
         counts = self.ledger.phase("main")
-        service_cpu = per_service(
-            {name: cpu[name] for name in cpu if name.split("#")[0] in SERVICES}
-        )
+        cost = self._cpu_per_order(cpu, counts.completed)
+        if cost is None:
+            raise BenchError("no order of the main run completed its flow")
         messages = round(sum(offsets.values()))
         verdict = self._lag_verdict(run)
         main = {
@@ -423,7 +494,7 @@ class Bench:
             "failed": counts.failed,
             "drained": run.drained,
             "orders_per_second": throughput,
-            "cpu_seconds": service_cpu,
+            "cpu_ms_per_order": {name: ms for name, ms in cost.system.items() if name in SERVICES},
             "lag_bounded": verdict.bounded if verdict else None,
             "kept_up": analysis.keeps_up(rate, throughput, tolerance=config.lag_tolerance),
         }
@@ -432,6 +503,8 @@ class Bench:
             for topic, amount in sorted(offsets.items())
             if amount
         }
+        cpus = os.cpu_count() or 1
+        cpu_limit = analysis.cpu_limit(cost.system_total, cpus)
         self.report.update(
             orders=run.submitted,
             completed=counts.completed,
@@ -443,19 +516,19 @@ class Bench:
             kept_up=main["kept_up"],
             consumer_lag_after_main=lag_after,
             latency_ms=latency,
-            cpu_seconds_per_1000_orders={
-                service: _rounded(analysis.per_thousand(seconds, counts.completed), 3)
-                for service, seconds in service_cpu.items()
-            },
-            infrastructure_cpu_seconds_per_1000_orders={
-                name: _rounded(analysis.per_thousand(cpu[name], counts.completed), 3)
-                for name in ("kafka", "postgres", "bench")
-                if name in cpu
+            cpu_ms_per_order=_cpu_view(cost),
+            # The machine's limit counts the system only: the harness is not the system.
+            cpu_budget={
+                "cpus": cpus,
+                "cpu_limit_orders_per_second": _rounded(cpu_limit),
+                "throughput_to_cpu_limit": _rounded(
+                    throughput / cpu_limit if throughput and cpu_limit else None, 3
+                ),
             },
             messages_per_order={
                 "all_topics": round(messages / run.submitted, 2),
                 "by_topic": by_topic,
-                "mean_record_bytes": round(record_bytes / records) if records else None,
+                "mean_record_bytes": round(record_bytes) if record_bytes else None,
             },
             commits_per_order={
                 "all_services": round(sum(commits.values()) / run.submitted, 2),
@@ -465,25 +538,7 @@ class Bench:
                 },
             },
         )
-        every_process = {
-            **self.report["cpu_seconds_per_1000_orders"],
-            **self.report["infrastructure_cpu_seconds_per_1000_orders"],
-        }
-        cpus = os.cpu_count() or 1
-        cpu_limit = analysis.cpu_limit(every_process, cpus)
-        self.report["cpu_budget"] = {
-            "cpus": cpus,
-            "cpu_ms_per_order": _rounded(
-                sum(seconds for seconds in every_process.values() if seconds), 1
-            ),
-            "cpu_limit_orders_per_second": _rounded(cpu_limit),
-            "throughput_to_cpu_limit": _rounded(
-                throughput / cpu_limit if throughput and cpu_limit else None, 3
-            ),
-        }
-        self._main_totals = (messages, round(record_bytes / records) if records else 0)
-        if counts.completed == 0:
-            raise BenchError("no order of the main run completed its flow")
+        self._main_totals = (messages, round(record_bytes) if record_bytes else 0)
         return main
 
     async def _commits(self) -> dict[str, float]:
@@ -633,8 +688,9 @@ class Bench:
             await self.fleet.scale(service, 1)
         self.report["scaling"] = {"service": service, "points": points}
 
-    async def _wait_group(self, service: str, members: int) -> None:
-        """Until the consumer group has rebalanced onto every replica."""
+    async def _wait_group(self, service: str, replicas: int) -> None:
+        """Until the consumer group has rebalanced onto every consumer of every replica."""
+        members = replicas * consumers_per_process(self.fleet.environments[service])
         deadline = time.monotonic() + GROUP_SETTLE_SECONDS
         while time.monotonic() < deadline:
             state, count = await self.lag.group_state(service)
@@ -642,6 +698,25 @@ class Bench:
                 return
             await asyncio.sleep(0.5)
         raise BenchError(f"the {service} group did not settle on {members} members")
+
+    # --- tracing at 100 % ---------------------------------------------------------------
+
+    async def _traced(self, maximum: float) -> None:
+        """The maximum rate searched again with every trace recorded: the services are
+        restarted with a sample ratio of 1, and the search starts from the maximum found
+        with the ratio of the other phases, so it takes a few steps."""
+        self._step(f"restarting the services with {TRACED_RATIO:.0%} of traces recorded")
+        await self.fleet.restart(self._environments(TRACED_RATIO))
+        self.resources.track_fleet(self.fleet)
+        for service in SERVICES:
+            await self._wait_group(service, 1)
+        search = await self._search(
+            "traced",
+            maximum,
+            f"max-rate, {TRACED_RATIO:.0%} traced",
+            self.config.traced_search_budget_seconds,
+        )
+        self.report["tracing"] = {"sample_ratio": TRACED_RATIO, **search}
 
     # --- baseline ---------------------------------------------------------------------
 
@@ -717,6 +792,36 @@ class Bench:
                 placed_to_reserved["p50"] / hop.p50 if placed_to_reserved and hop else None, 1
             ),
         }
+
+
+def tracing_environment(ratio: float) -> dict[str, str]:
+    """The services' environment for a trace sample ratio."""
+    return {TRACE_RATIO_VARIABLE: str(ratio)}
+
+
+def consumers_per_process(environment: Mapping[str, str]) -> int:
+    """How many members a service process adds to its consumer group."""
+    given = environment.get(CONSUMERS_VARIABLE)
+    return int(given) if given else int(ServiceSettings.model_fields["consumers"].default)
+
+
+def shipped_trace_ratio() -> float:
+    """The sample ratio the services use when none is given."""
+    return float(ServiceSettings.model_fields["trace_sample_ratio"].default)
+
+
+def _cpu_view(cost: analysis.CpuPerOrder) -> dict[str, Any]:
+    """Milliseconds of CPU per order: the system's processes and the harness's apart,
+    and which of the system's processes could not be measured (Kafka and PostgreSQL
+    given with --bootstrap/--postgres-url run outside the benchmark's reach)."""
+    system = [name for name in (*SERVICES, *INFRASTRUCTURE) if name in cost.system]
+    return {
+        "system": {name: round(cost.system[name], 3) for name in system},
+        "system_total": round(cost.system_total, 2),
+        "harness": {name: round(cost.harness[name], 3) for name in HARNESS if name in cost.harness},
+        "harness_total": round(cost.harness_total, 2),
+        "not_measured": [name for name in INFRASTRUCTURE if name not in cost.system],
+    }
 
 
 def _rounded(value: float | None, digits: int = 1) -> float | None:

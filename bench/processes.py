@@ -1,6 +1,5 @@
 """The five services as separate OS processes (`python -m services.<name>`), extra replicas
-of one of them, pausing one with SIGSTOP, what each costs in CPU and memory, and the SMTP
-server the notification service sends its mail to."""
+of one of them, pausing one with SIGSTOP, and what each process costs in CPU and memory."""
 
 from __future__ import annotations
 
@@ -11,16 +10,13 @@ import signal
 import socket
 import subprocess
 import sys
-import threading
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import httpx
 import psutil
-from aiosmtpd.controller import Controller
 
 from bench.infrastructure import REPO
 
@@ -34,37 +30,6 @@ def free_port() -> int:
         probe.bind(("127.0.0.1", 0))
         port: int = probe.getsockname()[1]
         return port
-
-
-class MailCounter:
-    """aiosmtpd handler that only counts: the benchmark needs to know mail went out, not
-    what it said, and keeping tens of thousands of messages would cost memory."""
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._received = 0
-
-    @property
-    def received(self) -> int:
-        return self._received
-
-    async def handle_DATA(self, _server: Any, _session: Any, _envelope: Any) -> str:
-        # The SMTP server runs in its own thread.
-        with self._lock:
-            self._received += 1
-        return "250 OK"
-
-
-@contextlib.contextmanager
-def mail_sink() -> Iterator[tuple[MailCounter, int]]:
-    counter = MailCounter()
-    port = free_port()
-    controller = Controller(counter, hostname="127.0.0.1", port=port)
-    controller.start()
-    try:
-        yield counter, port
-    finally:
-        controller.stop()
 
 
 @dataclass
@@ -143,6 +108,14 @@ class Fleet:
 
     def everyone(self) -> list[ServiceProcess]:
         return [process for replicas in self.processes.values() for process in replicas]
+
+    async def restart(self, environments: dict[str, dict[str, str]]) -> None:
+        """Every service stopped, then started again (one replica each) with these
+        environments."""
+        await asyncio.to_thread(self.stop)
+        self.environments = environments
+        self.processes.clear()
+        await self.start()
 
     async def start(self) -> None:
         self.log_dir.mkdir(parents=True, exist_ok=True)
@@ -233,8 +206,12 @@ class ResourceMonitor:
             self._processes[name] = (psutil.Process(pid), with_children)
 
     def track_fleet(self, fleet: Fleet) -> None:
+        """Tracks every process of the fleet not tracked yet. A process restarted under
+        the same name replaces the old one, whose cumulative reading it starts again:
+        compare readings taken since the restart only."""
         for process in fleet.everyone():
-            if process.pid is not None and process.name not in self._processes:
+            tracked = self._processes.get(process.name)
+            if process.pid is not None and (tracked is None or tracked[0].pid != process.pid):
                 self.track(process.name, process.pid)
 
     def cpu_seconds(self) -> dict[str, float]:

@@ -10,8 +10,6 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-from bench.processes import SERVICES
-
 
 def write(report: Mapping[str, Any], path: Path) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -37,7 +35,12 @@ def render(report: Mapping[str, Any], console: Console) -> None:
     if "baseline" in report:
         console.print(_baseline_table(report))
     if "max_rate" in report:
-        console.print(_search_table(report["max_rate"]))
+        console.print(_search_table(report["max_rate"], "Maximum rate search"))
+    if "tracing" in report:
+        tracing = report["tracing"]
+        console.print(
+            _search_table(tracing, f"Maximum rate search, {tracing['sample_ratio']:.0%} traced")
+        )
     if "latency_curve" in report:
         console.print(_curve_table(report["latency_curve"]))
     if "lag_recovery" in report:
@@ -59,8 +62,15 @@ def _headline(report: Mapping[str, Any]) -> Table:
     table.add_row("sustained throughput (orders/s)", _number(report["orders_per_second"]))
     table.add_row("lag bounded during the main run", _number(report["lag_bounded"]))
     table.add_row("orders completed as fast as offered", _number(report["kept_up"]))
+    table.add_row("traces recorded (share of orders)", _number(report["trace_sample_ratio"], 2))
     maximum = report.get("max_rate", {}).get("orders_per_second")
     table.add_row("maximum sustainable rate (orders/s)", _number(maximum))
+    tracing = report.get("tracing")
+    if tracing:
+        table.add_row(
+            f"maximum sustainable rate, {tracing['sample_ratio']:.0%} traced (orders/s)",
+            _number(tracing["orders_per_second"]),
+        )
     table.add_row(
         "messages per order (all topics)", _number(report["messages_per_order"]["all_topics"], 2)
     )
@@ -68,10 +78,14 @@ def _headline(report: Mapping[str, Any]) -> Table:
         "commits per order (all services)", _number(report["commits_per_order"]["all_services"], 2)
     )
     table.add_row("busiest service", str(report.get("busiest_service", "—")))
-    budget = report["cpu_budget"]
-    table.add_row("CPU per order, every process (ms)", _number(budget["cpu_ms_per_order"]))
+    cpu, budget = report["cpu_ms_per_order"], report["cpu_budget"]
+    # The system is the services, Kafka and PostgreSQL; the harness the load generator,
+    # the observer and the mail sink.
+    unmeasured = f", without {' and '.join(cpu['not_measured'])}" if cpu["not_measured"] else ""
+    table.add_row(f"system CPU per order (ms){unmeasured}", _number(cpu["system_total"], 2))
+    table.add_row("harness CPU per order (ms)", _number(cpu["harness_total"], 2))
     table.add_row(
-        f"CPU limit (orders/s on {budget['cpus']} cores)",
+        f"CPU limit of the system (orders/s on {budget['cpus']} cores)",
         _number(budget["cpu_limit_orders_per_second"]),
     )
     table.add_row("throughput / CPU limit", _number(budget["throughput_to_cpu_limit"], 3))
@@ -103,24 +117,22 @@ def _latency_table(latency: Mapping[str, Any], title: str) -> Table:
 
 
 def _service_table(report: Mapping[str, Any]) -> Table:
-    table = Table(title="Cost per service (main run)")
+    table = Table(title="Cost per process (main run)")
     table.add_column("process")
-    table.add_column("CPU s / 1000 orders", justify="right")
+    table.add_column("CPU ms / order", justify="right")
     table.add_column("peak RSS MB", justify="right")
     table.add_column("commits / order", justify="right")
-    cpu = report["cpu_seconds_per_1000_orders"]
-    infrastructure = report.get("infrastructure_cpu_seconds_per_1000_orders", {})
+    cpu = report["cpu_ms_per_order"]
     peaks = report.get("peak_rss_mb", {})
     commits = report["commits_per_order"]["by_service"]
-    for service in SERVICES:
-        table.add_row(
-            service,
-            _number(cpu.get(service), 2),
-            _number(peaks.get(service)),
-            _number(commits.get(service), 2),
-        )
-    for name, seconds in infrastructure.items():
-        table.add_row(name, _number(seconds, 2), _number(peaks.get(name)), "")
+    for name, ms in cpu["system"].items():
+        # Commits are counted per service database: Kafka and PostgreSQL have none.
+        committed = _number(commits[name], 2) if name in commits else ""
+        table.add_row(name, _number(ms, 2), _number(peaks.get(name)), committed)
+    table.add_row("system", _number(cpu["system_total"], 2), "", "", end_section=True)
+    for name, ms in cpu["harness"].items():
+        table.add_row(name.replace("_", " "), _number(ms, 2), _number(peaks.get(name)), "")
+    table.add_row("harness", _number(cpu["harness_total"], 2), "", "")
     return table
 
 
@@ -156,9 +168,17 @@ def _baseline_table(report: Mapping[str, Any]) -> Table:
     return table
 
 
-def _search_table(search: Mapping[str, Any]) -> Table:
-    table = Table(title=f"Maximum rate search ({search['step_seconds']:.0f} s steps)")
-    columns = ("offered/s", "completed/s", "lag growth/s", "records in/s", "kept up", "sustainable")
+def _search_table(search: Mapping[str, Any], title: str) -> Table:
+    table = Table(title=f"{title} ({search['step_seconds']:.0f} s steps)")
+    columns = (
+        "offered/s",
+        "completed/s",
+        "lag growth/s",
+        "records in/s",
+        "system CPU ms/order",
+        "kept up",
+        "sustainable",
+    )
     for column in columns:
         table.add_column(column, justify="right")
     for step in search["steps"]:
@@ -167,6 +187,7 @@ def _search_table(search: Mapping[str, Any]) -> Table:
             _number(step["completed_per_second"]),
             _number(step["lag_growth_per_second"]),
             _number(step["records_arriving_per_second"]),
+            _number(step["system_cpu_ms_per_order"], 2),
             _number(step["kept_up"]),
             _number(step["sustainable"]),
         )

@@ -1,5 +1,5 @@
 """The benchmark's arithmetic: percentiles, throughput, the open-loop schedule, the lag
-decision, the maximum-rate search, lag recovery and the machine limit."""
+decision, the maximum-rate search, lag recovery, the machine limit and CPU per order."""
 
 from __future__ import annotations
 
@@ -190,11 +190,33 @@ def test_machine_limit_is_the_tighter_of_broker_and_database() -> None:
 
 
 def test_cpu_limit_is_the_rate_that_keeps_every_core_busy() -> None:
-    # 150 + 50 CPU seconds per 1,000 orders is 0.2 s an order: two cores clear 10 a second.
-    assert analysis.cpu_limit({"order": 150.0, "kafka": 50.0, "idle": None}, cpus=2) == (
-        pytest.approx(10.0)
+    # 200 ms of CPU an order: two cores clear 10 a second.
+    assert analysis.cpu_limit(200.0, cpus=2) == pytest.approx(10.0)
+    assert analysis.cpu_limit(0.0, cpus=2) is None
+
+
+def test_cpu_per_order_keeps_the_harness_apart_from_the_system() -> None:
+    cost = analysis.cpu_per_order(
+        {"order": 3.0, "kafka": 1.5, "load_generator": 0.4, "mail_sink": 0.1},
+        1_000,
+        harness={"load_generator", "mail_sink"},
     )
-    assert analysis.cpu_limit({}, cpus=2) is None
+    assert cost.system == pytest.approx({"order": 3.0, "kafka": 1.5})
+    assert cost.harness == pytest.approx({"load_generator": 0.4, "mail_sink": 0.1})
+    assert cost.system_total == pytest.approx(4.5)
+    assert cost.harness_total == pytest.approx(0.5)
+
+
+def test_cpu_per_order_needs_a_completed_order() -> None:
+    with pytest.raises(ValueError):
+        analysis.cpu_per_order({"order": 1.0}, 0, harness=())
+
+
+def test_weighted_mean_weighs_each_group_by_its_size() -> None:
+    # 90 spans of 600 bytes and 10 events of 1,600 bytes.
+    assert analysis.weighted_mean([(90, 600.0), (10, 1_600.0)]) == pytest.approx(700.0)
+    assert analysis.weighted_mean([]) is None
+    assert analysis.weighted_mean([(0, 5.0)]) is None
 
 
 def test_hop_latencies_take_only_flows_that_reached_both_steps() -> None:
@@ -213,9 +235,7 @@ def test_warmup_drops_the_first_share_in_order() -> None:
     assert list(analysis.after_warmup(list(range(10)), 0.25)) == [2, 3, 4, 5, 6, 7, 8, 9]
 
 
-def test_cost_per_thousand_orders_and_the_busiest_service() -> None:
-    assert analysis.per_thousand(12.0, 4_000) == pytest.approx(3.0)
-    assert analysis.per_thousand(1.0, 0) is None
+def test_the_busiest_service_burns_the_most_cpu_per_order() -> None:
     assert analysis.busiest({"order": 30.0, "notification": 45.5, "returns": 2.0}) == (
         "notification"
     )

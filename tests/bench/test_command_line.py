@@ -22,6 +22,12 @@ def test_smoke_runs_a_few_hundred_orders_through_the_main_run_and_baseline_only(
     assert config.phases == {"main", "baseline"}
 
 
+def test_the_phases_run_with_the_trace_ratio_the_services_ship_with_unless_told() -> None:
+    assert resolve_config(smoke=False, quick=False, skip=[], overrides={}).trace_ratio is None
+    told = resolve_config(smoke=False, quick=False, skip=[], overrides={"trace_ratio": 0.5})
+    assert told.trace_ratio == 0.5
+
+
 def test_options_given_win_over_the_preset_and_none_means_not_given() -> None:
     config = resolve_config(
         smoke=True, quick=False, skip=["baseline"], overrides={"orders": 500, "rate": None}
@@ -36,6 +42,7 @@ def test_quick_shortens_the_steps_and_the_pause() -> None:
     quick = resolve_config(smoke=False, quick=True, skip=[], overrides={})
     assert quick.step_seconds < default.step_seconds
     assert quick.pause_seconds < default.pause_seconds
+    assert quick.traced_search_budget_seconds < default.traced_search_budget_seconds
 
 
 def test_service_environment_is_key_value_pairs() -> None:

@@ -11,8 +11,8 @@ def test_an_order_completes_once_delivered_and_notified_in_any_order_of_arrival(
     external = external_order_id("run1", "main", 0)
     ledger.submitted(external, 100.0)
     # Topics interleave: the last steps may be seen before OrderPlaced.
-    ledger.step("ord-1", DELIVERED, 103.0)
-    ledger.step("ord-1", NOTIFIED, 103.4)
+    ledger.delivered("ord-1", "evt-delivered", 103.0)
+    ledger.notified("ord-1", "evt-delivered", 103.4)
     assert ledger.phase("main").completed == 0
     ledger.placed("ord-1", external, 100.2)
     assert ledger.phase("main").completed == 1
@@ -33,6 +33,46 @@ def test_a_duplicate_step_keeps_the_first_time_and_counts_once() -> None:
     ledger.step("ord-1", NOTIFIED, 106.0)
     assert ledger.phase("main").completed == 1
     assert ledger.flows("main")[0][RESERVED] == 100.3
+
+
+def test_the_delivery_notice_seen_before_the_delivery_waits_for_it() -> None:
+    ledger = FlowLedger()
+    external = external_order_id("run1", "main", 0)
+    ledger.submitted(external, 100.0)
+    ledger.placed("ord-1", external, 100.1)
+    # Topics interleave: the e-mail about a delivery may come in before the delivery.
+    ledger.notified("ord-1", "evt-shipped", 100.5)
+    ledger.notified("ord-1", "evt-delivered", 100.9)
+    ledger.notified("ord-1", "evt-delivered", 100.8)
+    assert ledger.phase("main").completed == 0
+    ledger.delivered("ord-1", "evt-delivered", 100.7)
+    assert ledger.phase("main").completed == 1
+    flow = ledger.flows("main")[0]
+    assert (flow[DELIVERED], flow[NOTIFIED], flow[COMPLETED]) == (100.7, 100.8, 100.8)
+    assert ledger.steps["ord-1"].notices == {}
+
+
+def test_only_an_e_mail_caused_by_a_delivery_is_its_notice() -> None:
+    ledger = FlowLedger()
+    external = external_order_id("run1", "main", 0)
+    ledger.submitted(external, 100.0)
+    ledger.placed("ord-1", external, 100.1)
+    ledger.delivered("ord-1", "evt-delivered", 100.7)
+    ledger.notified("ord-1", "evt-shipped", 100.8)
+    assert ledger.phase("main").completed == 0
+    ledger.notified("ord-1", "evt-delivered", 101.0)
+    assert ledger.phase("main").completed == 1
+    assert ledger.flows("main")[0][NOTIFIED] == 101.0
+
+
+def test_orders_the_run_never_submitted_are_counted_as_strangers() -> None:
+    ledger = FlowLedger()
+    ledger.submitted(external_order_id("run1", "main", 0), 100.0)
+    ledger.placed("ord-9", "someone-elses-order", 100.1)
+    ledger.rejected("another-one")
+    assert ledger.strangers == 2
+    assert ledger.order_ids == {}
+    assert ledger.phase("main").failed == 0
 
 
 def test_rejected_and_unreserved_orders_finish_without_completing() -> None:
