@@ -1,31 +1,34 @@
-"""FastStream wiring for a service's consumer: manual acknowledgement, so an offset is
-committed only after the event's transaction committed (FastStream's default commits
-first, which loses an event when the process dies mid-handler).
+"""A service's consumer: an aiokafka consumer of its group, fetching what has arrived (up
+to `max_batch` records), handing it to the pipeline and committing offsets only after the
+records' transaction committed (a process that dies before the commit gets them again,
+and the inbox skips them). Offsets are committed a batch at a time, not one broker round
+trip per record.
 
-Records are taken a batch at a time (whatever has arrived, up to `max_records`) and
-applied in one transaction (see the pipeline). Offsets are committed a batch at a time
-too, rather than one broker round trip per record: a process that dies before the commit
-gets those records again, and the inbox skips them."""
+It runs on aiokafka directly: the pipeline does the reading, routing and dead-lettering,
+so a framework's per-message machinery (dependency injection, middlewares, in-flight
+accounting) would only add cost, and owning the loop lets the service see and handle its
+consumer's state.
+"""
 
 from __future__ import annotations
 
 import asyncio
-import dataclasses
+import contextlib
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, ConsumerRecord, TopicPartition
 from aiokafka.errors import KafkaError
-from faststream import AckPolicy
-from faststream.kafka import KafkaBroker, KafkaMessage
-from faststream.message import StreamMessage
 
 from services.kit.dead_letters import ConsumedRecord
 from services.kit.logs import get_logger
 from services.kit.pipeline import EventPipeline
 
 log = get_logger(__name__)
+
+RETRY_SECONDS = 1.0
+"""Pause after a fetch or a batch failed unexpectedly, before trying again."""
 
 
 class OffsetCommitter:
@@ -100,107 +103,112 @@ class _CommitBeforeRebalance(ConsumerRebalanceListener):  # type: ignore[misc]
         return None
 
 
-Batch = tuple[ConsumerRecord[bytes, bytes], ...]
+class ConsumerLoop:
+    """One consumer of a group, applying what it fetches through the pipeline.
 
+    `batch_wait_ms` is how long a fetch waits when nothing has arrived: a fetch returns as
+    soon as records are there, so a long wait costs no latency, only an idle consumer's
+    wake-ups."""
 
-async def _lenient_parse(
-    records: Batch, parse: Callable[[Batch], Awaitable[StreamMessage[Any]]]
-) -> StreamMessage[Any]:
-    """FastStream decodes header values as strict UTF-8 and, on one bad byte, only logs
-    the error: the batch would be skipped and later commits would pass it. Parse copies
-    with the bad bytes replaced instead, keeping the untouched records as the raw message
-    so a dead letter carries the original bytes."""
-    try:
-        return await parse(records)
-    except UnicodeDecodeError:
-        message = await parse(tuple(_readable(record) for record in records))
-        message.raw_message = records
-        return message
-
-
-def _readable(record: ConsumerRecord[bytes, bytes]) -> ConsumerRecord[bytes, bytes]:
-    readable = dataclasses.replace(
-        record,
-        headers=[
-            (name, value.decode("utf-8", "replace").encode()) for name, value in record.headers
-        ],
-    )
-    if hasattr(record, "consumer"):
-        readable.consumer = record.consumer
-    return readable
-
-
-async def _raw_bodies(message: StreamMessage[object]) -> object:
-    """Hand the handler the records' bytes untouched: parsing is the pipeline's job, so
-    that bytes which are not JSON reach it (and its dead-letter topic) instead of failing
-    inside the framework."""
-    return message.body
-
-
-def subscribe(
-    broker: KafkaBroker,
-    pipeline: EventPipeline,
-    *,
-    topics: Sequence[str],
-    group_id: str,
-    from_beginning: bool,
-    committer: OffsetCommitter | None = None,
-    max_batch: int = 100,
-    batch_wait_ms: int = 10,
-    title: str | None = None,
-) -> OffsetCommitter:
-    """Subscribes the pipeline; the returned committer must be flushed before the broker
-    stops, or the last offsets are committed by nobody (and consumed again at restart).
-
-    A batch is whatever has arrived, up to `max_batch` records; with nothing there the
-    consumer waits up to `batch_wait_ms` for the first record."""
-    committer = committer or OffsetCommitter()
-    subscriber = broker.subscriber(
-        *topics,
-        group_id=group_id,
-        ack_policy=AckPolicy.MANUAL,
-        auto_offset_reset="earliest" if from_beginning else "latest",
-        batch=True,
-        max_records=max_batch,
-        batch_timeout_ms=batch_wait_ms,
-        parser=_lenient_parse,
-        decoder=_raw_bodies,
-        # A batch is a few short transactions; a stall this long means the process is stuck.
-        max_poll_interval_ms=120_000,
-        title=title or f"{group_id} consumer",
-        listener=_CommitBeforeRebalance(committer),
-    )
-
-    @subscriber
-    async def consume(bodies: Any) -> None:
-        # Taken from the context, not injected: FastStream resolves an injected message
-        # through a worker thread.
-        message: KafkaMessage = broker.context.get_local("message")
-        raw_records = message.raw_message
-        assert isinstance(raw_records, tuple) and isinstance(message.consumer, AIOKafkaConsumer)
-        consumer = message.consumer
-        outcomes = await pipeline.process_batch(
-            [
-                ConsumedRecord(
-                    topic=raw.topic,
-                    partition=raw.partition,
-                    offset=raw.offset,
-                    key=raw.key,
-                    value=body,
-                    headers=list(raw.headers),
-                )
-                for raw, body in zip(raw_records, bodies, strict=True)
-            ]
+    def __init__(
+        self,
+        pipeline: EventPipeline,
+        *,
+        bootstrap_servers: str,
+        topics: Sequence[str],
+        group_id: str,
+        client_id: str,
+        from_beginning: bool,
+        max_batch: int = 100,
+        batch_wait_ms: int = 1000,
+    ) -> None:
+        self._pipeline = pipeline
+        self._topics = list(topics)
+        self._client_id = client_id
+        self._max_batch = max_batch
+        self._batch_wait_ms = batch_wait_ms
+        self.committer = OffsetCommitter()
+        self._consumer = AIOKafkaConsumer(
+            bootstrap_servers=bootstrap_servers.split(","),
+            group_id=group_id,
+            client_id=client_id,
+            enable_auto_commit=False,
+            auto_offset_reset="earliest" if from_beginning else "latest",
+            # A batch is a few short transactions; a stall this long means the process is stuck.
+            max_poll_interval_ms=120_000,
         )
+        self._task: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        await self._consumer.start()
+        self._consumer.subscribe(self._topics, listener=_CommitBeforeRebalance(self.committer))
+        self._task = asyncio.create_task(self._run(), name=f"consumer {self._client_id}")
+
+    async def stop(self) -> None:
+        """Stops fetching, commits what was applied, leaves the group."""
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+        with contextlib.suppress(Exception):  # what is not committed is consumed again
+            await self.committer.flush()
+        await self._consumer.stop()
+
+    async def _run(self) -> None:
+        while True:
+            try:
+                fetched = await self._consumer.getmany(
+                    timeout_ms=self._batch_wait_ms, max_records=self._max_batch
+                )
+            except KafkaError as error:
+                log.warning("fetch failed; trying again", error=repr(error))
+                await asyncio.sleep(RETRY_SECONDS)
+                continue
+            records = [record for batch in fetched.values() for record in batch]
+            if records:
+                await self._apply(records)
+
+    async def _apply(self, records: list[ConsumerRecord[bytes, bytes]]) -> None:
+        consumer = self._consumer
+        try:
+            outcomes = await self._pipeline.process_batch(
+                [
+                    ConsumedRecord(
+                        topic=record.topic,
+                        partition=record.partition,
+                        offset=record.offset,
+                        key=record.key,
+                        value=record.value if record.value is not None else b"",
+                        headers=list(record.headers),
+                    )
+                    for record in records
+                ]
+            )
+        except Exception as error:
+            # A bug or an outage the pipeline did not absorb: nothing of the batch is
+            # committed, and it is fetched again after a pause.
+            log.error("batch not applied; fetching it again", error=repr(error))
+            for partition, first in _first_offsets(records).items():
+                consumer.seek(partition, first)
+            await asyncio.sleep(RETRY_SECONDS)
+            return
         sought: set[TopicPartition] = set()
-        for raw, outcome in zip(raw_records, outcomes, strict=True):
-            partition = TopicPartition(raw.topic, raw.partition)
+        for record, outcome in zip(records, outcomes, strict=True):
+            partition = TopicPartition(record.topic, record.partition)
+            if partition in sought:
+                continue
             if outcome.commits_offset:
-                await committer.processed(consumer, raw)
-            elif partition not in sought:
+                await self.committer.processed(consumer, record)
+            else:
                 # Back to the first record not applied: it and those after it are fetched
                 # again, and nothing past it is committed.
                 sought.add(partition)
-                consumer.seek(partition, raw.offset)
+                consumer.seek(partition, record.offset)
 
-    return committer
+
+def _first_offsets(records: Sequence[ConsumerRecord[Any, Any]]) -> dict[TopicPartition, int]:
+    first: dict[TopicPartition, int] = {}
+    for record in records:
+        first.setdefault(TopicPartition(record.topic, record.partition), record.offset)
+    return first

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import logging
 from collections.abc import AsyncIterator, Callable, Coroutine, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,7 +15,6 @@ import asyncpg
 import uvicorn
 from fastapi import APIRouter, FastAPI, Response
 from fastapi.responses import PlainTextResponse
-from faststream.kafka import KafkaBroker
 from opentelemetry.sdk.trace import SpanProcessor
 from opentelemetry.sdk.trace.export import BatchSpanProcessor
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
@@ -25,7 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from services.kit import migrations
 from services.kit.batch import Router
-from services.kit.consumer import OffsetCommitter, subscribe
+from services.kit.consumer import ConsumerLoop
 from services.kit.dead_letters import DeadLetterPublisher
 from services.kit.kafka import ResilientProducer, create_producer
 from services.kit.logs import configure_logging, get_logger
@@ -124,19 +122,10 @@ class ServiceRuntime:
             if definition.topics is not None
             else self.topic_names.consumed_by(definition.name)
         )
-        self.broker = KafkaBroker(
-            # FastStream does not split a comma-separated string as aiokafka does.
-            settings.kafka_bootstrap_servers.split(","),
-            client_id=f"oms-{definition.name}",
-            # FastStream's own lines go through our structured logging; its per-message
-            # access lines only at DEBUG.
-            logger=logging.getLogger("faststream"),
-            log_level=logging.DEBUG,
-        )
         # aiokafka clients bind to the running event loop, so they are made in start().
         self.producer: ResilientProducer | None = None
         self.relay: OutboxRelay | None = None
-        self.offsets: list[OffsetCommitter] = []
+        self.consumers: list[ConsumerLoop] = []
         self.pool: asyncpg.Pool | None = None
         """The consumer's connections: batches run on asyncpg directly (see create_pool)."""
         self._tasks: list[asyncio.Task[None]] = []
@@ -200,30 +189,29 @@ class ServiceRuntime:
             # Consumers of one group share out the partitions: batches of different
             # partitions are in flight at once, so one commit's latency does not bound the
             # service's throughput; each partition is still applied in order.
-            self.offsets = [
-                subscribe(
-                    self.broker,
+            self.consumers = [
+                ConsumerLoop(
                     pipeline,
+                    bootstrap_servers=settings.kafka_bootstrap_servers,
                     topics=self.topics,
                     group_id=self.topic_names.consumer_group(settings.group_id),
+                    client_id=f"oms-{self.definition.name}-{instance + 1}",
                     from_beginning=settings.consume_from_beginning,
                     max_batch=settings.consumer_batch_size,
                     batch_wait_ms=settings.consumer_batch_wait_ms,
-                    title=f"{settings.group_id} consumer {instance + 1}",
                 )
                 for instance in range(settings.consumers)
             ]
-            await self.broker.start()
+            for consumer in self.consumers:
+                await consumer.start()
         for job in self.definition.background:
             self._tasks.append(asyncio.create_task(job(self), name=job.__name__))
         log.info("service started", topics=list(self.topics), group=self.settings.group_id)
 
     async def stop(self) -> None:
         # Stop taking new events first, then let the relay finish its current batch.
-        for offsets in self.offsets:
-            with contextlib.suppress(Exception):  # what is not committed is consumed again
-                await offsets.flush()
-        await self.broker.stop()
+        for consumer in self.consumers:
+            await consumer.stop()
         for task in reversed(self._tasks):
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):

@@ -51,7 +51,10 @@ class ServiceSettings(BaseSettings):
         "batches of different partitions applied at the same time",
     )
     consumer_batch_wait_ms: int = Field(
-        default=10, ge=0, description="How long an idle consumer waits for a first record"
+        default=1000,
+        ge=0,
+        description="How long a fetch waits when nothing has arrived (it returns as soon as "
+        "records are there: a longer wait costs no latency, only an idle consumer's wake-ups)",
     )
 
     relay_batch_size: int = Field(default=500, gt=0)

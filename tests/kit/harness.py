@@ -12,7 +12,6 @@ from typing import Any
 
 import asyncpg
 from aiokafka import AIOKafkaProducer
-from faststream.kafka import KafkaBroker
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.trace import Tracer
 from sqlalchemy import Column, MetaData, String, Table, Uuid, func, select
@@ -22,7 +21,7 @@ from contracts.base import Event
 from contracts.events.order import OrderConfirmed
 from services.kit import migrations
 from services.kit.batch import Context, Router
-from services.kit.consumer import subscribe
+from services.kit.consumer import ConsumerLoop
 from services.kit.dead_letters import DeadLetterPublisher
 from services.kit.kafka import ResilientProducer
 from services.kit.metrics import Metrics
@@ -159,15 +158,19 @@ def make_pipeline(
 async def running_consumer(
     bootstrap: str, topic: str | list[str], group: str, pipeline: EventPipeline
 ) -> AsyncIterator[None]:
-    broker = KafkaBroker(bootstrap)
-    topics = [topic] if isinstance(topic, str) else topic
-    offsets = subscribe(broker, pipeline, topics=topics, group_id=group, from_beginning=True)
-    await broker.start()
+    consumer = ConsumerLoop(
+        pipeline,
+        bootstrap_servers=bootstrap,
+        topics=[topic] if isinstance(topic, str) else topic,
+        group_id=group,
+        client_id=f"{group}-test",
+        from_beginning=True,
+    )
+    await consumer.start()
     try:
         yield
     finally:
-        await offsets.flush()
-        await broker.stop()
+        await consumer.stop()
 
 
 @contextlib.asynccontextmanager

@@ -166,10 +166,16 @@ async def test_consumer_killed_after_its_effect_before_committing_does_not_repea
         pipeline = make_pipeline(scene.consumer_db, producer, scene.group, metrics)
         async with running_consumer(scene.bootstrap, scene.topic, scene.group, pipeline):
 
-            async def all_applied() -> bool:
-                return len(await effect_counts(scene.consumer_db)) == EVENTS
+            async def all_applied_and_redelivered() -> bool:
+                # The dead child stays a member of the group until its session times out
+                # (10 s): only then are its partitions, and their uncommitted records, ours.
+                redelivered = metrics.inbox_duplicates.labels("kit-test")._value.get()
+                return (
+                    len(await effect_counts(scene.consumer_db)) == EVENTS
+                    and redelivered >= applied_before_kill
+                )
 
-            await eventually(all_applied)
+            await eventually(all_applied_and_redelivered)
             await asyncio.sleep(1.0)  # room for any late redelivery to show up as a double
 
     assert await effect_counts(scene.consumer_db) == {event.order_id: 1 for event in events}
