@@ -30,7 +30,7 @@ from uuid import UUID
 
 import asyncpg
 from opentelemetry import propagate, trace
-from opentelemetry.trace import Span, SpanKind, Tracer
+from opentelemetry.trace import Span, SpanContext, SpanKind, TraceFlags, Tracer
 
 from contracts.base import Event
 from contracts.wire import HEADER_ID
@@ -199,12 +199,13 @@ class BatchWork:
 
 def consumer_span(tracer: Tracer, record: ConsumedRecord, headers: Mapping[str, str]) -> Span:
     """The record's consumer span, a child of the trace context its headers carry. In a
-    trace that is not sampled it records nothing, and its attributes are not even made."""
+    trace that is not sampled nothing is recorded, so nothing is made: the upstream
+    context itself stands for the span, and the events it causes carry it on."""
+    unsampled = unsampled_context(headers.get("traceparent"))
+    if unsampled is not None:
+        return trace.NonRecordingSpan(unsampled)
     context = propagate.extract(headers)
     name = f"{record.topic} process"
-    parent = trace.get_current_span(context).get_span_context()
-    if parent.is_valid and not parent.trace_flags.sampled:
-        return tracer.start_span(name, context=context, kind=SpanKind.CONSUMER)
     attributes: dict[str, str | int] = {
         "messaging.system": "kafka",
         "messaging.operation": "process",
@@ -218,3 +219,24 @@ def consumer_span(tracer: Tracer, record: ConsumedRecord, headers: Mapping[str, 
     if event_id := headers.get(HEADER_ID):
         attributes["messaging.message.id"] = event_id
     return tracer.start_span(name, context=context, kind=SpanKind.CONSUMER, attributes=attributes)
+
+
+def unsampled_context(traceparent: str | None) -> SpanContext | None:
+    """The span context of a W3C `traceparent` (`00-<trace id>-<span id>-<flags>`) whose
+    sampled flag is off; None for a sampled, missing or malformed one."""
+    parts = traceparent.split("-") if traceparent is not None else []
+    if len(parts) != 4:
+        return None
+    version, trace_id, span_id, flags = parts
+    try:
+        if version != "00" or int(flags, 16) & 1:
+            return None
+        context = SpanContext(
+            trace_id=int(trace_id, 16),
+            span_id=int(span_id, 16),
+            is_remote=True,
+            trace_flags=TraceFlags(int(flags, 16)),
+        )
+    except ValueError:
+        return None
+    return context if context.is_valid else None

@@ -121,6 +121,8 @@ class ConsumerLoop:
         from_beginning: bool,
         max_batch: int = 100,
         batch_wait_ms: int = 1000,
+        fetch_min_bytes: int = 1,
+        fetch_wait_ms: int = 500,
     ) -> None:
         self._pipeline = pipeline
         self._topics = list(topics)
@@ -136,6 +138,8 @@ class ConsumerLoop:
             auto_offset_reset="earliest" if from_beginning else "latest",
             # A batch is a few short transactions; a stall this long means the process is stuck.
             max_poll_interval_ms=120_000,
+            fetch_min_bytes=fetch_min_bytes,
+            fetch_max_wait_ms=fetch_wait_ms,
         )
         self._task: asyncio.Task[None] | None = None
 

@@ -19,6 +19,7 @@ from opentelemetry.trace import SpanKind, Tracer
 from sqlalchemy import Row, bindparam, select, text, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from services.kit.batch import unsampled_context
 from services.kit.kafka import ResilientProducer
 from services.kit.logs import get_logger
 from services.kit.metrics import Metrics
@@ -46,17 +47,6 @@ _MARK_SENT = (
     .where(outbox.c.id.in_(bindparam("ids", expanding=True)))
     .values(sent_at=text("now()"))
 )
-
-
-def _not_sampled(traceparent: str | None) -> bool:
-    """A W3C `traceparent` (`00-<trace id>-<span id>-<flags>`) whose sampled flag is off."""
-    if traceparent is None:
-        return False
-    flags = traceparent.rsplit("-", 1)[-1]
-    try:
-        return len(flags) == 2 and not int(flags, 16) & 1
-    except ValueError:  # not a traceparent: let the publish span start a trace
-        return False
 
 
 def relay_lock_id(service: str) -> int:
@@ -152,7 +142,7 @@ class OutboxRelay:
         deliveries = []
         for row in rows:
             stored = {name: value for name, value in row.headers}
-            if _not_sampled(stored.get("traceparent")):
+            if unsampled_context(stored.get("traceparent")) is not None:
                 # Nobody records this trace: pass its context on as stored, with no span.
                 headers = [(name, value.encode()) for name, value in row.headers]
             else:

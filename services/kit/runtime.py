@@ -199,6 +199,8 @@ class ServiceRuntime:
                     from_beginning=settings.consume_from_beginning,
                     max_batch=settings.consumer_batch_size,
                     batch_wait_ms=settings.consumer_batch_wait_ms,
+                    fetch_min_bytes=settings.consumer_fetch_min_bytes,
+                    fetch_wait_ms=settings.consumer_fetch_wait_ms,
                 )
                 for instance in range(settings.consumers)
             ]

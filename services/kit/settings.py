@@ -43,6 +43,15 @@ class ServiceSettings(BaseSettings):
         gt=0,
         description="Most records applied in one transaction (1: a transaction per record)",
     )
+    consumer_fetch_min_bytes: int = Field(
+        default=1,
+        ge=1,
+        description="Bytes a fetch waits for before the broker answers (up to "
+        "OMS_CONSUMER_FETCH_WAIT_MS): more gives bigger batches under load, for a little latency",
+    )
+    consumer_fetch_wait_ms: int = Field(
+        default=500, ge=0, description="Longest the broker holds a fetch for its minimum bytes"
+    )
     consumers: int = Field(
         default=2,
         ge=1,
