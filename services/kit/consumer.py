@@ -15,7 +15,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, ConsumerRecord, TopicPartition
@@ -108,7 +108,8 @@ class ConsumerLoop:
 
     `batch_wait_ms` is how long a fetch waits when nothing has arrived: a fetch returns as
     soon as records are there, so a long wait costs no latency, only an idle consumer's
-    wake-ups."""
+    wake-ups. What one fetch brings is applied in up to `lanes` batches of disjoint
+    partitions at the same time; the next fetch waits for them all."""
 
     def __init__(
         self,
@@ -123,10 +124,12 @@ class ConsumerLoop:
         batch_wait_ms: int = 1000,
         fetch_min_bytes: int = 1,
         fetch_wait_ms: int = 500,
+        lanes: int = 1,
     ) -> None:
         self._pipeline = pipeline
         self._topics = list(topics)
         self._client_id = client_id
+        self._lanes = lanes
         self._max_batch = max_batch
         self._batch_wait_ms = batch_wait_ms
         self.committer = OffsetCommitter()
@@ -169,9 +172,13 @@ class ConsumerLoop:
                 log.warning("fetch failed; trying again", error=repr(error))
                 await asyncio.sleep(RETRY_SECONDS)
                 continue
-            records = [record for batch in fetched.values() for record in batch]
-            if records:
-                await self._apply(records)
+            lanes = split_into_lanes(fetched, self._lanes)
+            if len(lanes) == 1:
+                await self._apply(lanes[0])
+            elif lanes:
+                # Disjoint partitions in transactions of their own at the same time: one
+                # batch's commit latency does not hold the other back.
+                await asyncio.gather(*(self._apply(lane) for lane in lanes))
 
     async def _apply(self, records: list[ConsumerRecord[bytes, bytes]]) -> None:
         consumer = self._consumer
@@ -209,6 +216,18 @@ class ConsumerLoop:
                 # again, and nothing past it is committed.
                 sought.add(partition)
                 consumer.seek(partition, record.offset)
+
+
+def split_into_lanes(
+    fetched: Mapping[TopicPartition, list[ConsumerRecord[bytes, bytes]]], lanes: int
+) -> list[list[ConsumerRecord[bytes, bytes]]]:
+    """The fetched records split into at most `lanes` batches of whole partitions, each
+    partition's records in order, the batches as even as partitions allow."""
+    shares: list[list[ConsumerRecord[bytes, bytes]]] = [[] for _ in range(max(1, lanes))]
+    for records in sorted(fetched.values(), key=len, reverse=True):
+        if records:
+            min(shares, key=len).extend(records)
+    return [share for share in shares if share]
 
 
 def _first_offsets(records: Sequence[ConsumerRecord[Any, Any]]) -> dict[TopicPartition, int]:

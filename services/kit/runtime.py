@@ -186,9 +186,7 @@ class ServiceRuntime:
                 topic_names=self.topic_names,
                 tracer=self.tracer,
             )
-            # Consumers of one group share out the partitions: batches of different
-            # partitions are in flight at once, so one commit's latency does not bound the
-            # service's throughput; each partition is still applied in order.
+            # Each partition is applied in order, by one consumer of the group at a time.
             self.consumers = [
                 ConsumerLoop(
                     pipeline,
@@ -201,6 +199,7 @@ class ServiceRuntime:
                     batch_wait_ms=settings.consumer_batch_wait_ms,
                     fetch_min_bytes=settings.consumer_fetch_min_bytes,
                     fetch_wait_ms=settings.consumer_fetch_wait_ms,
+                    lanes=settings.consumer_lanes,
                 )
                 for instance in range(settings.consumers)
             ]

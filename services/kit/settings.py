@@ -53,11 +53,18 @@ class ServiceSettings(BaseSettings):
         default=500, ge=0, description="Longest the broker holds a fetch for its minimum bytes"
     )
     consumers: int = Field(
-        default=2,
+        default=1,
         ge=1,
         le=16,
-        description="Consumers of the service's group in one process (OMS_CONSUMERS): "
-        "batches of different partitions applied at the same time",
+        description="Consumers of the service's group in one process (OMS_CONSUMERS): each "
+        "fetches on its own (more fetch requests for the broker to answer)",
+    )
+    consumer_lanes: int = Field(
+        default=2,
+        ge=1,
+        le=8,
+        description="Batches of disjoint partitions a consumer applies at the same time, out "
+        "of one fetch (OMS_CONSUMER_LANES): one commit's latency does not bound the service",
     )
     consumer_batch_wait_ms: int = Field(
         default=1000,

@@ -165,6 +165,7 @@ async def running_consumer(
         group_id=group,
         client_id=f"{group}-test",
         from_beginning=True,
+        lanes=2,
     )
     await consumer.start()
     try:
